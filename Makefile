@@ -1,0 +1,55 @@
+# a2d: two commands do everything on a fresh machine:
+#   make repro   # set up, then run the whole pipeline (paper profile; PROFILE=ci for the small one)
+#   make test    # set up, then run the test suite (includes one end-to-end dvc run of the ci profile)
+# The Makefile only sets up and calls DVC / pytest; all logic lives in a2d/ and stages/.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON_BOOT ?= python3
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+PROFILE ?= paper
+PYTEST_ARGS ?=
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: help setup params repro repro-ci status test test-fast lint models bench clean-venv
+
+help:  ## list targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+setup: $(VENV)/.installed  ## create .venv: torch first (see ../shared/ENV.md), then a2d with [dev]
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON_BOOT) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q $(TORCH_PINS)
+	$(VENV)/bin/python -m pip install -q -e '.[dev]'
+	touch $@
+
+params: setup  ## compose conf/ into params.yaml for PROFILE (default paper)
+	python -m stages.params profile=$(PROFILE)
+
+repro: setup  ## run the pipeline: paper profile with `dvc repro`, any other PROFILE via `dvc exp run -S profile=...`
+ifeq ($(PROFILE),paper)
+	dvc repro
+else
+	dvc exp run -S profile=$(PROFILE)
+endif
+
+status: setup  ## what DVC would re-run
+	dvc status
+
+models: setup  ## train / import the target models of the current params.yaml
+	dvc repro model
+
+test: setup  ## the whole test suite (a few minutes on 2 cores; includes the e2e ci-profile run)
+	pytest $(PYTEST_ARGS)
+
+test-fast: setup  ## unit tests only (skips the slow end-to-end run)
+	pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: setup  ## ruff
+	ruff check a2d stages tests
+
+clean-venv:  ## remove the virtual environment
+	rm -rf $(VENV)

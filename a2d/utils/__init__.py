@@ -1,0 +1,1 @@
+"""Small shared helpers: atomic output files, seeding, device choice, progress bars, provenance."""

@@ -1,0 +1,1 @@
+"""Thin DVC stage entry points: read config, call ``a2d``, write outputs atomically."""
