@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 
@@ -72,8 +73,12 @@ def save_weights(model: ClassifierWrapper, path: str | os.PathLike[str]) -> None
     state = {
         key: value.detach().cpu().contiguous() for key, value in model.net.state_dict().items()
     }
+    # torch.save names the zip archive after the file; saving through a buffer keeps the bytes
+    # (and so the file hash) a function of the weights only, whatever the output path.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_weights(model: ClassifierWrapper, path: str | os.PathLike[str]) -> ClassifierWrapper:

@@ -115,7 +115,8 @@ def train_model(
         test: if given, accuracy on it is recorded after each epoch (BL1 validated on test).
         checkpoint_dir: if given, the state after each finished epoch is saved there and a
             later call with the same config resumes from it (the file is removed at the end).
-        on_epoch: called with each :class:`EpochRecord` (stages use it to log).
+        on_epoch: called with each :class:`EpochRecord` after its checkpoint is saved (stages
+            use it to log).
 
     Notes:
         The model's initial weights are whatever ``model`` holds: build it after seeding (the
@@ -153,10 +154,10 @@ def train_model(
             epoch=epoch, loss=loss, test_accuracy=test_acc, seconds=time.perf_counter() - began
         )
         history.append(record)
-        if on_epoch:
-            on_epoch(record)
         if ckpt_path is not None:
             _save_checkpoint(ckpt_path, model, optimizer, order_gen, epoch, history, fingerprint)
+        if on_epoch:
+            on_epoch(record)
     model.eval()
     if ckpt_path is not None and ckpt_path.exists():
         ckpt_path.unlink()

@@ -1,0 +1,116 @@
+"""End to end: the ci profile through DVC's own Hydra composition, then a no-op second repro.
+
+Runs in a temporary copy of the repository so the committed paper-profile outputs stay intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from a2d.config import PROJECT_ROOT
+
+from .conftest import real_data_root
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
+
+
+def _sh(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1200
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, (
+        f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return result
+
+
+def _copy_repo(dest: Path) -> None:
+    """Copy what a fresh clone would hold: tracked files plus new files git does not ignore."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in filter(None, listed):
+        src = PROJECT_ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+@pytest.fixture(scope="module")
+def ci_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = real_data_root()
+    if not (root / "MNIST" / "raw").is_dir():
+        pytest.skip(f"real MNIST not under {root}")
+    repo = tmp_path_factory.mktemp("a2d_ci_repo")
+    _copy_repo(repo)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "A2D_DATA_ROOT": str(root.resolve()),
+        "A2D_PROGRESS": "0",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "a2d-test",
+        "GIT_AUTHOR_EMAIL": "test@a2d",
+        "GIT_COMMITTER_NAME": "a2d-test",
+        "GIT_COMMITTER_EMAIL": "test@a2d",
+    }
+    _sh(["git", "init", "-q"], repo, env)
+    # a repo-local identity: dvc exp run commits, and CI machines have no global git config
+    _sh(["git", "config", "user.email", "test@a2d.invalid"], repo, env)
+    _sh(["git", "config", "user.name", "a2d-test"], repo, env)
+    _sh(["git", "add", "-A"], repo, env)
+    _sh(["git", "commit", "-qm", "snapshot"], repo, env)
+    _sh(["dvc", "exp", "run", "-S", "profile=ci"], repo, env)
+    return repo, env
+
+
+def test_exp_run_composed_the_ci_profile(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    repo, _ = ci_repo
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert params["profile"] == "ci" and params["targets"] == ["env1_mnist"]
+
+
+def test_ci_model_is_trained_on_the_real_subset(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    repo, _ = ci_repo
+    metrics = json.loads((repo / "results/metrics/model_env1_mnist.json").read_text())
+    assert metrics["n_train"] == 10000 and metrics["epochs"] == 2
+    assert metrics["test_accuracy"] > 0.93, metrics
+    assert metrics["paper_test_accuracy"] == 0.991
+    assert (repo / "data/models/env1_mnist.pt").stat().st_size > 4_000_000
+    provenance = json.loads((repo / "data/models/env1_mnist.provenance.json").read_text())
+    assert provenance["profile"] == "ci" and provenance["seed"] == params_seed(repo)
+
+
+def params_seed(repo: Path) -> int:
+    return int(yaml.safe_load((repo / "params.yaml").read_text())["seed"])
+
+
+def test_second_repro_does_nothing(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    repo, env = ci_repo
+    out = _sh(["dvc", "repro"], repo, env).stdout
+    assert "Running stage" not in out, out
+    assert "didn't change, skipping" in out or "up to date" in out, out
+    status = _sh(["dvc", "status"], repo, env).stdout
+    assert "Data and pipelines are up to date." in status, status
+
+
+def test_metrics_are_visible_to_dvc(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    repo, env = ci_repo
+    shown = json.loads(_sh(["dvc", "metrics", "show", "--json"], repo, env).stdout)
+    flat = json.dumps(shown)
+    assert "test_accuracy" in flat and "model_env1_mnist.json" in flat

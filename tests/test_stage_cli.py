@@ -1,0 +1,110 @@
+"""Stage entry points: user mistakes end in one line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from a2d.config import PROJECT_ROOT
+
+MODEL_STAGE = [
+    sys.executable,
+    "-m",
+    "stages.model",
+    "--target",
+    "env1_mnist",
+    "--weights",
+    "{tmp}/w.pt",
+    "--metrics",
+    "{tmp}/m.json",
+    "--history",
+    "{tmp}/h.csv",
+    "--provenance",
+    "{tmp}/p.json",
+]
+
+
+def _run(
+    args: list[str], tmp_path: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "A2D_PROGRESS": "0", **(env or {})}
+    argv = [a.format(tmp=tmp_path) for a in args]
+    return subprocess.run(
+        argv, cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+CASES = [
+    (
+        "wrong dataset name",
+        ["models.env1_mnist.dataset=mnst"],
+        {},
+        r"models.env1_mnist.dataset='mnst' is not a known dataset \(did you mean 'mnist'\?\)",
+    ),
+    (
+        "typo in an override",
+        ["models.env1_mnist.train.epohcs=3"],
+        {},
+        r"Key 'epohcs' not in 'TrainConfig'",
+    ),
+    (
+        "wrong data root",
+        [],
+        {"A2D_DATA_ROOT": "/nonexistent/a2d-data"},
+        r"data root '/nonexistent/a2d-data' has no readable MNIST .*set A2D_DATA_ROOT=",
+    ),
+    (
+        "wrong data root in config",
+        ["data.root=/nonexistent/cfg-root"],
+        {"A2D_DATA_ROOT": ""},
+        r"data root '/nonexistent/cfg-root' has no readable MNIST",
+    ),
+    (
+        "cuda without a gpu",
+        ["device=cuda"],
+        {"CUDA_VISIBLE_DEVICES": ""},
+        r"device='cuda' but this machine has no CUDA device",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides", "env", "message"), CASES, ids=[c[0] for c in CASES])
+def test_user_errors_are_one_line(
+    tmp_path: Path, case: str, overrides: list[str], env: dict[str, str], message: str
+) -> None:
+    result = _run(MODEL_STAGE + overrides, tmp_path, env)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got:\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    import re
+
+    assert re.search(message, lines[0]), lines[0]
+    assert lines[0].startswith("a2d model: error: ")
+    assert not (tmp_path / "w.pt").exists()
+
+
+def test_unknown_target_is_one_line(tmp_path: Path) -> None:
+    args = [a if a != "env1_mnist" else "env1_mnst" for a in MODEL_STAGE]
+    result = _run(args, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "a2d model: error: unknown target 'env1_mnst' (did you mean 'env1_mnist'?); valid: env1_cifar10, env1_mnist, env2_mnist"
+    )
+
+
+def test_params_composer_rejects_unknown_profile(tmp_path: Path) -> None:
+    result = _run(
+        [sys.executable, "-m", "stages.params", "--out", str(tmp_path / "p.yaml"), "profile=cii"],
+        tmp_path,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().startswith("a2d params: error: cannot compose conf/")
+        and "profile/cii" in result.stderr
+    )
+    assert not (tmp_path / "p.yaml").exists()
