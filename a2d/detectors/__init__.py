@@ -1,0 +1,23 @@
+"""Detectors on attack costs, as scikit-learn estimators (they do not run attacks).
+
+Labels are 0 = benign, 1 = adversarial; ``decision_function`` is higher for more adversarial
+inputs, so it can be passed to ``sklearn.metrics.roc_auc_score`` directly.
+
+- :class:`ZScoreDetector`: fitted on benign costs only; flags costs whose (Box-Cox) z-score is
+  below ``h`` (paper Section 4.2).
+- :class:`ZScoreEnsemble`: one Z-score detector per attack_d, benign if at least k say benign.
+- :class:`KNNCostDetector`: strict-majority K-NN vote on one cost or a cost vector (Section 4.1);
+  :func:`end_knn_detector` builds the END K-NN on the cost vector of all attacks_d.
+"""
+
+from a2d.detectors.ensemble import ZScoreEnsemble, end_knn_detector
+from a2d.detectors.knn import KNNCostDetector
+from a2d.detectors.zscore import PAPER_Z_THRESHOLD, ZScoreDetector
+
+__all__ = [
+    "PAPER_Z_THRESHOLD",
+    "KNNCostDetector",
+    "ZScoreDetector",
+    "ZScoreEnsemble",
+    "end_knn_detector",
+]
