@@ -8,6 +8,9 @@ VENV ?= .venv
 PYTHON_BOOT ?= python3
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PROFILE ?= paper
+# Hydra overrides for `make repro`, e.g. OVERRIDES="seed=1 targets=[env1_cifar10]"
+OVERRIDES ?=
+RUN_OVERRIDES := $(strip $(if $(filter-out paper,$(PROFILE)),profile=$(PROFILE)) $(OVERRIDES))
 PYTEST_ARGS ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
@@ -26,14 +29,15 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e '.[dev]'
 	touch $@
 
-params: setup  ## compose conf/ into params.yaml for PROFILE (default paper)
-	python -m stages.params profile=$(PROFILE)
+params: setup  ## compose conf/ into params.yaml for PROFILE (default paper) and OVERRIDES
+	python -m stages.params profile=$(PROFILE) $(OVERRIDES)
 
-repro: setup  ## run the pipeline: paper profile with `dvc repro`, any other PROFILE via `dvc exp run -S profile=...`
-ifeq ($(PROFILE),paper)
+repro: setup  ## run the pipeline: `dvc repro` as committed, or `dvc exp run -S ...` with PROFILE / OVERRIDES
+ifeq ($(RUN_OVERRIDES),)
 	dvc repro
 else
-	dvc exp run -S profile=$(PROFILE)
+	python -m stages.params --check $(RUN_OVERRIDES)
+	dvc exp run $(foreach o,$(RUN_OVERRIDES),-S '$(o)')
 endif
 
 status: setup  ## what DVC would re-run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,7 +82,6 @@ def test_user_errors_are_one_line(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one line, got:\n{result.stderr}"
     assert "Traceback" not in result.stderr
-    import re
 
     assert re.search(message, lines[0]), lines[0]
     assert lines[0].startswith("a2d model: error: ")
@@ -108,3 +108,51 @@ def test_params_composer_rejects_unknown_profile(tmp_path: Path) -> None:
         and "profile/cii" in result.stderr
     )
     assert not (tmp_path / "p.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["targets=[env1_mnst]"],
+            r"target 'env1_mnst' is not a model in config \(did you mean 'env1_mnist'\?\)",
+        ),
+        (
+            ["models.env1_mnist.train.epohcs=3"],
+            r"Could not override 'models.env1_mnist.train.epohcs'",
+        ),
+        (["+models.env1_mnist.train.epohcs=3"], r"Key 'epohcs' not in 'TrainConfig'"),
+        (["models.env1_mnist.dataset=mnst"], r"did you mean 'mnist'"),
+    ],
+)
+def test_params_check_validates_before_dvc_runs(
+    tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    """`make repro OVERRIDES=...` runs this check first: DVC's own Hydra errors are multi-line."""
+    out = tmp_path / "p.yaml"
+    result = _run(
+        [sys.executable, "-m", "stages.params", "--check", "--out", str(out), *overrides], tmp_path
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.search(message, lines[0]), result.stderr
+    assert not out.exists()
+
+
+def test_params_check_accepts_good_overrides_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "p.yaml"
+    result = _run(
+        [
+            sys.executable,
+            "-m",
+            "stages.params",
+            "--check",
+            "--out",
+            str(out),
+            "profile=ci",
+            "seed=3",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not out.exists()
