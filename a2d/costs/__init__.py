@@ -1,0 +1,59 @@
+"""Cost attacks ("attack as defence"): how many steps an attack needs to change the model's
+own prediction of an input (Zhao et al., ISSTA'21). Adversarial inputs are cheaper to attack.
+
+Every attack shares the batched early-stop loop of :class:`CostAttack` and returns a
+:class:`CostResult` (adversarial, success, cost, queries, label, cap); a failure is recorded as
+exactly the cap. :mod:`a2d.costs.reference` holds plain per-example loops for tests.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from a2d.costs.base import Bounds, CostAttack, CostResult, StepOutcome
+from a2d.costs.bim import L2BIMCost, LinfBIMCost
+from a2d.costs.boundary import BoundaryCost, example_generator, normalized_mse
+from a2d.costs.jsma import JSMACost
+from a2d.errors import ConfigError
+
+COST_ATTACKS: dict[str, type[CostAttack]] = {
+    "bim": LinfBIMCost,
+    "bim2": L2BIMCost,
+    "jsma": JSMACost,
+    "dba": BoundaryCost,
+}
+"""The paper's four attacks_d by config name: BIM_d, BIM2_d, JSMA_d, DBA_d."""
+
+
+def make_cost_attack(name: str, **hyperparameters: Any) -> CostAttack:
+    """Build the cost attack ``name`` (a key of :data:`COST_ATTACKS`) with keyword overrides."""
+    if name not in COST_ATTACKS:
+        raise ConfigError(
+            f"unknown cost attack {name!r}; choose one of {', '.join(sorted(COST_ATTACKS))}"
+        )
+    cls = COST_ATTACKS[name]
+    known = [p for p in inspect.signature(cls).parameters]
+    unknown = sorted(set(hyperparameters) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown hyperparameter(s) {', '.join(unknown)} for cost attack {name!r}; "
+            f"valid: {', '.join(known)}"
+        )
+    return cls(**hyperparameters)
+
+
+__all__ = [
+    "COST_ATTACKS",
+    "BoundaryCost",
+    "Bounds",
+    "CostAttack",
+    "CostResult",
+    "JSMACost",
+    "L2BIMCost",
+    "LinfBIMCost",
+    "StepOutcome",
+    "example_generator",
+    "make_cost_attack",
+    "normalized_mse",
+]
