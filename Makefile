@@ -52,8 +52,11 @@ test: setup  ## the whole test suite (a few minutes on 2 cores; includes the e2e
 test-fast: setup  ## unit tests only (skips the slow end-to-end run)
 	pytest -m "not slow" $(PYTEST_ARGS)
 
+bench: setup  ## speed benchmarks -> results/bench/*.json (needs the trained models; run on an idle machine)
+	python -m benchmarks.costs
+
 lint: setup  ## ruff
-	ruff check a2d stages tests
+	ruff check a2d stages tests benchmarks
 
 clean-venv:  ## remove the virtual environment
 	rm -rf $(VENV)

@@ -75,6 +75,36 @@ class ModelConfig:
 
 
 @dataclass
+class SetsConfig:
+    """Evaluation-set sizes: the first ``n_eval`` correctly classified test images, then ``n_train``."""
+
+    n_eval: int = MISSING
+    n_train: int = MISSING
+
+
+@dataclass
+class CraftConfig:
+    """Crafting (the adversarial inputs to detect): which targets, which attacks, batch size."""
+
+    targets: list[str] = MISSING
+    batch_size: int = 250
+    attacks: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # target -> name -> kwargs
+
+
+@dataclass
+class CostsConfig:
+    """Attacks used as defence: which ones run, how many examples are active, parameters per dataset."""
+
+    attacks: list[str] = MISSING
+    batch_size: int = 500
+    params: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # dataset -> name -> kwargs
+
+
+@dataclass
 class Params:
     """The whole of ``params.yaml``."""
 
@@ -86,6 +116,9 @@ class Params:
     targets: list[str] = MISSING
     datasets: dict[str, DatasetConfig] = field(default_factory=dict)
     models: dict[str, ModelConfig] = field(default_factory=dict)
+    sets: SetsConfig = field(default_factory=SetsConfig)
+    craft: CraftConfig = field(default_factory=CraftConfig)
+    costs: CostsConfig = field(default_factory=CostsConfig)
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -185,6 +218,51 @@ def validate(params: Params) -> None:
             raise ConfigError(
                 f"models.{name}.train.optimizer={model.train.optimizer!r}; expected 'adadelta' or 'sgd'"
             )
+    _validate_attacks(params)
+
+
+def _validate_attacks(params: Params) -> None:
+    from a2d.attacks import CRAFT_ATTACKS
+    from a2d.costs import COST_ATTACKS
+
+    for target in params.craft.targets:
+        if target not in params.models:
+            raise ConfigError(
+                f"craft.targets has {target!r}, which is not a model{_suggest(target, list(params.models))}; "
+                f"valid: {', '.join(sorted(params.models))}"
+            )
+        if target not in params.craft.attacks:
+            raise ConfigError(
+                f"craft.targets has {target!r} but craft.attacks.{target} is not set (conf/attack/)"
+            )
+    for target, attacks in params.craft.attacks.items():
+        for name in attacks:
+            if name not in CRAFT_ATTACKS:
+                raise ConfigError(
+                    f"craft.attacks.{target}.{name} is not a crafting attack{_suggest(name, list(CRAFT_ATTACKS))}; "
+                    f"valid: {', '.join(sorted(CRAFT_ATTACKS))}"
+                )
+    for name in params.costs.attacks:
+        if name not in COST_ATTACKS:
+            raise ConfigError(
+                f"costs.attacks has {name!r}, not a cost attack{_suggest(name, list(COST_ATTACKS))}; "
+                f"valid: {', '.join(sorted(COST_ATTACKS))}"
+            )
+    for dataset, attacks in params.costs.params.items():
+        if dataset not in params.datasets:
+            raise ConfigError(
+                f"costs.params.{dataset} is not a dataset{_suggest(dataset, list(params.datasets))}"
+            )
+        for name in attacks:
+            if name not in COST_ATTACKS:
+                raise ConfigError(
+                    f"costs.params.{dataset}.{name} is not a cost attack{_suggest(name, list(COST_ATTACKS))}; "
+                    f"valid: {', '.join(sorted(COST_ATTACKS))}"
+                )
+    if params.sets.n_eval < 1 or params.sets.n_train < 0:
+        raise ConfigError(
+            f"sets.n_eval must be >= 1 and sets.n_train >= 0, got {params.sets.n_eval}, {params.sets.n_train}"
+        )
 
 
 def model_config(params: Params, target: str) -> ModelConfig:

@@ -100,6 +100,36 @@ def params_seed(repo: Path) -> int:
     return int(yaml.safe_load((repo / "params.yaml").read_text())["seed"])
 
 
+def test_craft_stage_wrote_paired_sets_and_metrics(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    from a2d.data.sets import load_set
+
+    repo, _ = ci_repo
+    metrics = json.loads((repo / "results/metrics/craft_env1_mnist.json").read_text())
+    assert set(metrics["sets"]) == {f"{a}_{s}" for a in ("fgsm", "bim-a", "jsma", "cw") for s in ("eval", "train")}
+    assert metrics["sets"]["bim-a_eval"]["success_rate"] > 0.9
+    assert abs(metrics["sets"]["fgsm_eval"]["mean_linf"] - 0.3) < 1e-4
+    benign = load_set(repo / "data/craft/env1_mnist/benign_eval.pt")
+    pool = load_set(repo / "data/craft/env1_mnist/benign_train.pt")
+    jsma = load_set(repo / "data/craft/env1_mnist/jsma_eval.pt")
+    assert len(benign) == len(pool) == 40
+    assert not set(benign.indices.tolist()) & set(pool.indices.tolist()), "training pool must be disjoint"
+    assert jsma.indices.tolist() == benign.indices.tolist() and jsma.target is not None
+
+
+def test_costs_stage_separates_adversarial_from_benign(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    import pandas as pd
+
+    repo, _ = ci_repo
+    for attack, cap in (("bim", 500), ("bim2", 500), ("jsma", 2000), ("dba", 60)):
+        metrics = json.loads((repo / f"results/metrics/costs_env1_mnist_{attack}.json").read_text())
+        table = pd.read_csv(repo / f"results/costs/env1_mnist/{attack}/benign_eval.csv")
+        assert len(table) == 40 and table["cost"].between(0, cap).all()
+        assert (table.loc[~table["success"], "cost"] == cap).all(), "a failure is exactly the cap"
+        sets = metrics["sets"]
+        assert sets["benign_eval"]["mean_cost"] > sets["bim-a_eval"]["mean_cost"], (attack, sets)
+        assert metrics["auroc"]["bim-a_eval"] > 0.8, (attack, metrics["auroc"])
+
+
 def test_second_repro_does_nothing(ci_repo: tuple[Path, dict[str, str]]) -> None:
     repo, env = ci_repo
     out = _sh(["dvc", "repro"], repo, env).stdout

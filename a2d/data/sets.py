@@ -1,0 +1,81 @@
+"""Example sets on disk: benign evaluation/training sets and the adversarial sets crafted from them.
+
+One file per (kind, split): ``benign_eval.pt``, ``fgsm_eval.pt``, ``bim-a_train.pt``, ... in a
+target's folder. Adversarial sets keep the test indices of their sources, so every adversarial
+input stays paired with its benign original, and failed adversarials are kept with
+``success = False`` (Env1 protocol; filter with :attr:`ExampleSet.success` where a protocol drops them).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from a2d.errors import DataError
+from a2d.utils.io import atomic_path
+
+SPLITS = ("eval", "train")
+
+
+@dataclass
+class ExampleSet:
+    """Inputs in [0, 1] with their source test indices and true labels, plus attack outcomes."""
+
+    x: Tensor
+    indices: Tensor
+    labels: Tensor
+    kind: str  # "benign" or a crafting attack name
+    split: str  # "eval" or "train"
+    success: Tensor | None = None  # adversarial sets: the attack met its criterion
+    prediction: Tensor | None = None  # the model's prediction on x
+    target: Tensor | None = None  # targeted attacks (JSMA): the target class
+    meta: dict[str, Any] = field(default_factory=dict)  # hyperparameters, fingerprint, timing
+
+    @property
+    def name(self) -> str:
+        return set_name(self.kind, self.split)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def set_name(kind: str, split: str) -> str:
+    """File stem of a set: ``<kind>_<split>``, e.g. ``bim-a_eval``."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return f"{kind}_{split}"
+
+
+def save_set(example_set: ExampleSet, folder: str | os.PathLike[str]) -> Path:
+    """Write ``<folder>/<kind>_<split>.pt`` atomically (bytes independent of the path)."""
+    path = Path(folder) / f"{example_set.name}.pt"
+    buffer = io.BytesIO()
+    torch.save(asdict(example_set), buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    return path
+
+
+def load_set(path: str | os.PathLike[str]) -> ExampleSet:
+    """Read a set written by :func:`save_set`."""
+    if not os.path.isfile(path):
+        raise DataError(
+            f"no example set at '{path}'; run the craft stage first (`dvc repro craft`)"
+        )
+    return ExampleSet(**torch.load(path, map_location="cpu", weights_only=False))
+
+
+def list_sets(folder: str | os.PathLike[str]) -> list[Path]:
+    """The set files of a target folder, benign first, then sorted by name."""
+    paths = sorted(Path(folder).glob("*.pt"))
+    if not paths:
+        raise DataError(
+            f"no example sets in '{folder}'; run the craft stage first (`dvc repro craft`)"
+        )
+    return sorted(paths, key=lambda p: (not p.stem.startswith("benign_"), p.stem))

@@ -1,0 +1,132 @@
+"""Example-set files, craft_set and cost_table: the library calls behind the craft and costs stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from a2d.attacks.crafting import craft_set, distortion_summary
+from a2d.costs import make_cost_attack
+from a2d.costs.tables import COLUMNS, cost_table
+from a2d.data.sets import ExampleSet, list_sets, load_set, save_set, set_name
+from a2d.errors import DataError
+from stages._common import fingerprint
+from stages.costs import _aurocs
+
+
+class _Linear(nn.Module):
+    """Class 1 iff the mean pixel exceeds 0.5: easy to reason about, differentiable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(20.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.flatten(1).mean(1, keepdim=True) - 0.5
+        return torch.cat([-self.scale * m, self.scale * m], dim=1)
+
+
+def _benign(values: list[float], split: str = "eval") -> ExampleSet:
+    x = torch.tensor(values).view(-1, 1, 1, 1).expand(-1, 1, 4, 4).clone()
+    labels = (x.flatten(1).mean(1) > 0.5).long()
+    return ExampleSet(
+        x=x, indices=torch.arange(10, 10 + len(values)), labels=labels, kind="benign", split=split
+    )
+
+
+def test_set_round_trip_and_order(tmp_path: Path) -> None:
+    benign = _benign([0.1, 0.9, 0.45])
+    adv = ExampleSet(
+        x=benign.x + 0.01,
+        indices=benign.indices,
+        labels=benign.labels,
+        kind="fgsm",
+        split="eval",
+        success=torch.tensor([True, False, True]),
+        meta={"seconds": 1.0},
+    )
+    save_set(adv, tmp_path)
+    save_set(benign, tmp_path)
+    assert [p.stem for p in list_sets(tmp_path)] == ["benign_eval", "fgsm_eval"]
+    loaded = load_set(tmp_path / "fgsm_eval.pt")
+    assert torch.equal(loaded.x, adv.x) and loaded.success.tolist() == [True, False, True]
+    assert loaded.meta == {"seconds": 1.0} and loaded.name == "fgsm_eval"
+
+
+def test_set_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="run the craft stage first"):
+        load_set(tmp_path / "nope.pt")
+    with pytest.raises(DataError, match="no example sets"):
+        list_sets(tmp_path)
+    with pytest.raises(ValueError, match="split must be one of"):
+        set_name("fgsm", "test")
+
+
+def test_saved_bytes_do_not_depend_on_the_folder(tmp_path: Path) -> None:
+    benign = _benign([0.2, 0.7])
+    a = save_set(benign, tmp_path / "a").read_bytes()
+    b = save_set(benign, tmp_path / "b").read_bytes()
+    assert a == b
+
+
+def test_distortion_summary_hand_example() -> None:
+    x = torch.zeros(2, 1, 2, 2)
+    adv = x.clone()
+    adv[0, 0, 0, 0], adv[0, 0, 1, 1] = 0.3, 0.4  # L0 2, L2 0.5, Linf 0.4
+    summary = distortion_summary(x, adv, torch.tensor([True, False]))
+    assert summary["success_rate"] == 0.5 and summary["n"] == 2
+    assert summary["mean_l0"] == 1.0 and summary["mean_l0_successful"] == 2.0
+    assert (
+        abs(summary["mean_l2_successful"] - 0.5) < 1e-6 and abs(summary["mean_linf"] - 0.2) < 1e-6
+    )
+
+
+def test_craft_set_keeps_indices_failures_and_meta() -> None:
+    benign = _benign([0.1, 0.9, 0.55, 0.48])
+    crafted = craft_set(
+        _Linear(), benign, "fgsm", {"epsilon": 0.1}, batch_size=2, device=torch.device("cpu")
+    )
+    assert (
+        crafted.indices.tolist() == [10, 11, 12, 13]
+        and crafted.kind == "fgsm"
+        and crafted.split == "eval"
+    )
+    # only the two images within 0.1 of the boundary flip
+    assert crafted.success.tolist() == [False, False, True, True]
+    assert (
+        crafted.meta["hyperparameters"] == {"epsilon": 0.1} and crafted.meta["success_rate"] == 0.5
+    )
+
+
+def test_cost_table_rows_follow_the_set() -> None:
+    benign = _benign([0.3, 0.75, 0.52, 0.1])  # the last is beyond the 0.3 ball: a failure
+    attack = make_cost_attack("bim", epsilon=0.3, max_iterations=500)
+    table = cost_table(attack, _Linear(), benign, batch_size=2, device=torch.device("cpu"))
+    frame = table.frame
+    assert list(frame.columns) == COLUMNS and frame["index"].tolist() == [10, 11, 12, 13]
+    # cost = steps of 0.0006 to the boundary (0-based): 0.2 -> 333, 0.25 -> 416, 0.02 -> 33
+    assert frame["cost"].tolist()[:3] == [333, 416, 33], frame
+    assert frame["success"].tolist() == [True, True, True, False] and frame["cost"][3] == 500
+    assert frame["crafted_success"].all() and table.cap == 500
+
+
+def test_aurocs_pair_each_adversarial_set_with_its_split() -> None:
+    tables = {
+        "benign_eval": pd.DataFrame({"cost": [10, 20, 30]}),
+        "fgsm_eval": pd.DataFrame({"cost": [1, 2, 30]}),
+        "benign_train": pd.DataFrame({"cost": [5]}),
+        "fgsm_train": pd.DataFrame({"cost": [9]}),
+    }
+    aurocs = _aurocs(tables)
+    assert set(aurocs) == {"fgsm_eval", "fgsm_train"}
+    assert aurocs["fgsm_eval"] == round((3 + 3 + 0.5) / 9, 4)  # a tie counts half
+    assert aurocs["fgsm_train"] == 0.0
+
+
+def test_fingerprint_is_stable_and_sensitive() -> None:
+    assert fingerprint("a", {"x": 1, "y": 2}) == fingerprint("a", {"y": 2, "x": 1})
+    assert fingerprint("a", {"x": 1}) != fingerprint("a", {"x": 2})
