@@ -98,7 +98,7 @@ class CostsConfig:
     """Attacks used as defence: which ones run, how many examples are active, parameters per dataset."""
 
     attacks: list[str] = MISSING
-    batch_size: int = 500
+    batch_size: int | None = None  # examples active at once; None = the fastest size, measured
     params: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=dict
     )  # dataset -> name -> kwargs

@@ -20,6 +20,7 @@ from a2d.costs import make_cost_attack
 from a2d.costs.tables import cost_table
 from a2d.data.sets import list_sets, load_set
 from a2d.errors import ConfigError
+from a2d.utils.batching import best_batch_size
 from a2d.utils.device import resolve_device
 from a2d.utils.io import sha256_file, write_json_atomic, write_text_atomic
 from stages._cli import parser, run
@@ -37,6 +38,10 @@ def _hyperparameters(params: Params, target: str, attack: str) -> dict[str, obje
     if attack == "dba":
         hp.setdefault("seed", params.seed)
     return hp
+
+
+def _input_shape(params: Params, target: str) -> list[int]:
+    return list(params.datasets[model_config(params, target).dataset].shape)
 
 
 def _summary(frame: pd.DataFrame, seconds: float, cap: int) -> dict[str, float]:
@@ -59,6 +64,9 @@ def main(args: argparse.Namespace, params: Params) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model_hash = sha256_file(args.weights)
+    batch_size = params.costs.batch_size or best_batch_size(
+        model, _input_shape(params, args.target), device=device
+    )
     summaries: dict[str, dict[str, float]] = {}
     tables: dict[str, pd.DataFrame] = {}
     for path in list_sets(args.sets):
@@ -77,7 +85,7 @@ def main(args: argparse.Namespace, params: Params) -> None:
                 "%s: %s_d on %s (%d inputs)", args.target, args.attack, path.stem, len(example_set)
             )
             table = cost_table(
-                attack, model, example_set, batch_size=params.costs.batch_size, device=device
+                attack, model, example_set, batch_size=batch_size, device=device
             )
             frame, summary = table.frame, _summary(table.frame, table.seconds, table.cap)
             write_text_atomic(csv, frame.to_csv(index=False))
