@@ -129,6 +129,15 @@ def _inputs(params, target: str, model: nn.Module) -> tuple[Tensor, dict[str, in
     return chosen.x, {"benign_eval": len(chosen)}
 
 
+def _agreement(a: list[int], b: list[int]) -> dict[str, float]:
+    diffs = [abs(x - y) for x, y in zip(a, b, strict=True)]
+    return {
+        "n": len(diffs),
+        "equal": sum(d == 0 for d in diffs),
+        "max_abs_diff": max(diffs, default=0),
+    }
+
+
 def _unshuffle(values: Tensor, order: Tensor) -> Tensor:
     out = torch.empty_like(values)
     out[order] = values
