@@ -107,6 +107,7 @@ def test_craft_stage_wrote_paired_sets_and_metrics(ci_repo: tuple[Path, dict[str
     metrics = json.loads((repo / "results/metrics/craft_env1_mnist.json").read_text())
     assert set(metrics["sets"]) == {f"{a}_{s}" for a in ("fgsm", "bim-a", "jsma", "cw") for s in ("eval", "train")}
     assert metrics["sets"]["bim-a_eval"]["success_rate"] > 0.9
+    assert metrics["sets"]["cw_eval"]["success_rate"] > 0.8
     assert abs(metrics["sets"]["fgsm_eval"]["mean_linf"] - 0.3) < 1e-4
     benign = load_set(repo / "data/craft/env1_mnist/benign_eval.pt")
     pool = load_set(repo / "data/craft/env1_mnist/benign_train.pt")
