@@ -119,3 +119,16 @@ def test_first_correct_too_few_is_a_data_error() -> None:
     split = _split([0.9, 0.1], [1, 1])
     with pytest.raises(DataError, match=r"only 1 of 2 images are classified correctly, need 2"):
         first_correct(_ParityModel(), split, 2)
+
+
+def test_atomic_outputs_follow_the_umask(tmp_path: Path) -> None:
+    import os
+
+    from a2d.utils.io import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
