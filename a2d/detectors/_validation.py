@@ -65,21 +65,26 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
-def _benign_rows(costs: np.ndarray, y: Any) -> np.ndarray:
-    """Keep only the rows labelled benign (0) when labels are given."""
-    if y is None:
-        return costs
+def _check_labels(y: Any, n_rows: int) -> np.ndarray:
+    """Validate 0/1 labels, one per row of costs; return them as int64."""
     labels = np.asarray(y)
-    if labels.shape != (costs.shape[0],):
+    if labels.shape != (n_rows,):
         raise ValueError(
-            f"y must be a 1-D array with one label per row of costs ({costs.shape[0]}), "
+            f"y must be a 1-D array with one label per row of costs ({n_rows}), "
             f"got shape {labels.shape}"
         )
     if not np.isin(labels, (0, 1)).all():
         raise ValueError(
             f"y must contain only 0 (benign) and 1 (adversarial), got values {np.unique(labels)[:10]}"
         )
-    benign = costs[labels == 0]
+    return labels.astype(np.int64)
+
+
+def _benign_rows(costs: np.ndarray, y: Any) -> np.ndarray:
+    """Keep only the rows labelled benign (0) when labels are given."""
+    if y is None:
+        return costs
+    benign = costs[_check_labels(y, costs.shape[0]) == 0]
     if benign.shape[0] == 0:
         raise ValueError("y has no benign (0) rows; the Z-score detector is fitted on benign costs")
     return benign

@@ -10,7 +10,7 @@ from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from a2d.detectors._validation import _check_cost_array
+from a2d.detectors._validation import _check_cost_array, _check_labels
 
 _BLOCK_ENTRIES = 1 << 22  # distance-matrix entries per block (32 MiB of float64)
 
@@ -85,18 +85,7 @@ class KNNCostDetector(ClassifierMixin, BaseEstimator):
         if not isinstance(k, numbers.Integral) or isinstance(k, bool | np.bool_) or k < 1:
             raise ValueError(f"n_neighbors must be a positive integer, got {k!r}")
         costs = _check_cost_array(X, name="X")
-        labels = np.asarray(y)
-        if labels.shape != (costs.shape[0],):
-            raise ValueError(
-                f"y must be a 1-D array with one label per row of X ({costs.shape[0]}), "
-                f"got shape {labels.shape}"
-            )
-        if not np.isin(labels, (0, 1)).all():
-            raise ValueError(
-                "y must contain only 0 (benign) and 1 (adversarial), got values "
-                f"{np.unique(labels)[:10]}"
-            )
-        labels = labels.astype(np.int64)
+        labels = _check_labels(y, costs.shape[0])
         if np.unique(labels).size != 2:
             raise ValueError(
                 "y must contain both benign (0) and adversarial (1) rows, got only "
