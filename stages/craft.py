@@ -67,11 +67,12 @@ def main(args: argparse.Namespace, params: Params) -> None:
     for split, example_set in benign.items():
         example_set.meta["fingerprint"] = fingerprint(model_hash, params.sets, split)
         save_set(example_set, out)
-    for name, hyperparameters in attacks.items():
-        hp = dict(hyperparameters)
-        if name == "jsma":
-            hp.setdefault("seed", params.seed)
-        for split in SPLITS:
+    # evaluation sets first: the paper's tables need only them, so their costs can start early
+    for split in SPLITS:
+        for name, hyperparameters in attacks.items():
+            hp = dict(hyperparameters)
+            if name == "jsma":
+                hp.setdefault("seed", params.seed)
             path = out / f"{set_name(name, split)}.pt"
             key = fingerprint(model_hash, params.sets, split, name, hp)
             if _reusable(path, key):
