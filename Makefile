@@ -15,7 +15,8 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup params repro repro-ci status test test-fast lint models bench clean-venv
+.PHONY: help setup params repro repro-ci status test test-fast lint models bench clean-venv \
+	table2 fig5
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -51,6 +52,13 @@ test: setup  ## the whole test suite (a few minutes on 2 cores; includes the e2e
 
 test-fast: setup  ## unit tests only (skips the slow end-to-end run)
 	pytest -m "not slow" $(PYTEST_ARGS)
+
+# One target per paper artefact: each regenerates exactly that artefact through DVC.
+table2: setup  ## Table 2 (AUROC of A2D and baselines) -> results/tables/table2.{csv,md}
+	dvc repro table2
+
+fig5: setup  ## Figure 5 (iterations of each attack_d, box plots) -> results/figures/fig5_<target>.{png,pdf}
+	dvc repro fig5
 
 bench: setup  ## speed benchmarks -> results/bench/*.json (needs the trained models; run on an idle machine)
 	python -m benchmarks.costs

@@ -105,6 +105,15 @@ class CostsConfig:
 
 
 @dataclass
+class ReportConfig:
+    """How detection results are summarised: bootstrap intervals and operating points."""
+
+    n_bootstrap: int = 1000  # resamples of the AUROC's percentile interval (0 = none)
+    confidence: float = 0.95  # level of that interval
+    fpr_levels: list[float] = field(default_factory=lambda: [0.01, 0.05, 0.1])  # TPR reported at
+
+
+@dataclass
 class Params:
     """The whole of ``params.yaml``."""
 
@@ -119,6 +128,7 @@ class Params:
     sets: SetsConfig = field(default_factory=SetsConfig)
     craft: CraftConfig = field(default_factory=CraftConfig)
     costs: CostsConfig = field(default_factory=CostsConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -259,10 +269,21 @@ def _validate_attacks(params: Params) -> None:
                     f"costs.params.{dataset}.{name} is not a cost attack{_suggest(name, list(COST_ATTACKS))}; "
                     f"valid: {', '.join(sorted(COST_ATTACKS))}"
                 )
+    _validate_report(params.report)
     if params.sets.n_eval < 1 or params.sets.n_train < 0:
         raise ConfigError(
             f"sets.n_eval must be >= 1 and sets.n_train >= 0, got {params.sets.n_eval}, {params.sets.n_train}"
         )
+
+
+def _validate_report(report: ReportConfig) -> None:
+    if report.n_bootstrap < 0:
+        raise ConfigError(f"report.n_bootstrap must be >= 0, got {report.n_bootstrap}")
+    if not 0 < report.confidence < 1:
+        raise ConfigError(f"report.confidence must be in (0, 1), got {report.confidence}")
+    bad = [level for level in report.fpr_levels if not 0 < level < 1]
+    if bad:
+        raise ConfigError(f"report.fpr_levels must lie in (0, 1), got {bad[0]}")
 
 
 def model_config(params: Params, target: str) -> ModelConfig:

@@ -105,7 +105,9 @@ def test_craft_stage_wrote_paired_sets_and_metrics(ci_repo: tuple[Path, dict[str
 
     repo, _ = ci_repo
     metrics = json.loads((repo / "results/metrics/craft_env1_mnist.json").read_text())
-    assert set(metrics["sets"]) == {f"{a}_{s}" for a in ("fgsm", "bim-a", "jsma", "cw") for s in ("eval", "train")}
+    assert set(metrics["sets"]) == {
+        f"{a}_{s}" for a in ("fgsm", "bim-a", "jsma", "cw") for s in ("eval", "train")
+    }
     assert metrics["sets"]["bim-a_eval"]["success_rate"] > 0.9
     assert metrics["sets"]["cw_eval"]["success_rate"] > 0.8
     assert abs(metrics["sets"]["fgsm_eval"]["mean_linf"] - 0.3) < 1e-4
@@ -113,11 +115,15 @@ def test_craft_stage_wrote_paired_sets_and_metrics(ci_repo: tuple[Path, dict[str
     pool = load_set(repo / "data/craft/env1_mnist/benign_train.pt")
     jsma = load_set(repo / "data/craft/env1_mnist/jsma_eval.pt")
     assert len(benign) == len(pool) == 40
-    assert not set(benign.indices.tolist()) & set(pool.indices.tolist()), "training pool must be disjoint"
+    assert not set(benign.indices.tolist()) & set(pool.indices.tolist()), (
+        "training pool must be disjoint"
+    )
     assert jsma.indices.tolist() == benign.indices.tolist() and jsma.target is not None
 
 
-def test_costs_stage_separates_adversarial_from_benign(ci_repo: tuple[Path, dict[str, str]]) -> None:
+def test_costs_stage_separates_adversarial_from_benign(
+    ci_repo: tuple[Path, dict[str, str]],
+) -> None:
     import pandas as pd
 
     repo, _ = ci_repo
@@ -132,6 +138,24 @@ def test_costs_stage_separates_adversarial_from_benign(ci_repo: tuple[Path, dict
         sets = metrics["sets"]
         assert sets["benign_eval"]["mean_cost"] > sets["bim-a_eval"]["mean_cost"], (attack, sets)
         assert metrics["auroc"]["bim-a_eval"] > bars[attack], (attack, metrics["auroc"])
+
+
+def test_table2_and_fig5_are_rendered(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    import pandas as pd
+
+    repo, _ = ci_repo
+    report = json.loads((repo / "results/auroc/env1_mnist.json").read_text())
+    assert set(report["aurocs"]) == {"bim", "bim2", "jsma", "dba"}
+    cell = report["aurocs"]["bim"]["bim-a"]
+    assert cell["ci_low"] <= cell["auroc"] <= cell["ci_high"] and cell["n_adversarial"] == 40
+    table = pd.read_csv(repo / "results/tables/table2.csv")
+    a2d_rows = table[table["detector"].str.endswith("_d")]
+    assert len(a2d_rows) == 16  # 4 crafting attacks x 4 attacks_d, Env1 MNIST
+    assert a2d_rows["paper"].notna().all(), "every A2D cell has the paper's value beside it"
+    assert (a2d_rows["diff"] - (a2d_rows["ours"] - a2d_rows["paper"])).abs().max() < 1e-3
+    assert "| env1 | mnist | FGSM |" in (repo / "results/tables/table2.md").read_text()
+    for suffix, magic in ((".png", b"\x89PNG"), (".pdf", b"%PDF")):
+        assert (repo / f"results/figures/fig5_env1_mnist{suffix}").read_bytes()[:4] == magic
 
 
 def test_second_repro_does_nothing(ci_repo: tuple[Path, dict[str, str]]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -11,6 +13,7 @@ from torch import nn
 
 from a2d.costs.base import CostAttack
 from a2d.data.sets import ExampleSet
+from a2d.errors import DataError
 
 COLUMNS = ["index", "cost", "queries", "success", "label", "crafted_success"]
 
@@ -59,3 +62,29 @@ def cost_table(
         columns=COLUMNS,
     )
     return CostTable(frame=frame, seconds=seconds, cap=result.cap)
+
+
+def read_cost_tables(folder: str | os.PathLike[str], *, split: str) -> dict[str, pd.DataFrame]:
+    """The cost CSVs of one attack_d for one split: set kind (``benign``, ``fgsm``, ...) -> frame.
+
+    ``folder`` is what the ``costs`` stage wrote for one target and one attack_d
+    (``results/costs/<target>/<attack>``). Missing folders or columns are one-line errors
+    that name the stage to run.
+    """
+    path = Path(folder)
+    files = sorted(path.glob(f"*_{split}.csv"))
+    if not files:
+        raise DataError(
+            f"no *_{split}.csv cost tables in '{path}'; run the costs stage first "
+            f"(dvc repro costs@<target>-<attack>)"
+        )
+    tables = {}
+    for file in files:
+        frame = pd.read_csv(file)
+        missing = [c for c in COLUMNS if c not in frame.columns]
+        if missing:
+            raise DataError(f"'{file}' lacks column(s) {', '.join(missing)}; rerun the costs stage")
+        tables[file.stem[: -len(f"_{split}")]] = frame
+    if "benign" not in tables:
+        raise DataError(f"'{path}' has no benign_{split}.csv to compare the adversarial sets with")
+    return tables

@@ -73,15 +73,21 @@ def write_table(
     *,
     title: str,
     notes: Sequence[str] = (),
+    glance: pd.DataFrame | None = None,
 ) -> tuple[Path, Path]:
     """Write ``frame`` to ``<out>.csv`` and ``<out>.md`` (title, table, notes), atomically.
 
-    ``out`` is a path without suffix, e.g. ``results/tables/table2``. Returns both paths.
+    ``out`` is a path without suffix, e.g. ``results/tables/table2``. ``glance`` is an optional
+    compact view (the paper's layout) shown above the full table in the Markdown only.
+    Returns both paths.
     """
     stem = Path(out)
     csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
     write_text_atomic(csv_path, frame.to_csv(index=False))
-    text = f"# {title}\n\n{markdown_table(frame)}"
+    text = f"# {title}\n\n"
+    if glance is not None and not glance.empty:
+        text += f"{markdown_table(glance)}\n## All numbers\n\n"
+    text += markdown_table(frame)
     if notes:
         text += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
     write_text_atomic(md_path, text)
