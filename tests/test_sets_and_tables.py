@@ -52,6 +52,17 @@ def test_set_round_trip_and_order(tmp_path: Path) -> None:
     save_set(adv, tmp_path)
     save_set(benign, tmp_path)
     assert [p.stem for p in list_sets(tmp_path)] == ["benign_eval", "fgsm_eval"]
+    for stem in ("benign_train", "cw_train", "cw_eval"):
+        (tmp_path / f"{stem}.pt").write_bytes(b"")
+    assert [p.stem for p in list_sets(tmp_path)] == [
+        "benign_eval",
+        "cw_eval",
+        "fgsm_eval",
+        "benign_train",
+        "cw_train",
+    ]
+    for stem in ("benign_train", "cw_train", "cw_eval"):
+        (tmp_path / f"{stem}.pt").unlink()
     loaded = load_set(tmp_path / "fgsm_eval.pt")
     assert torch.equal(loaded.x, adv.x) and loaded.success.tolist() == [True, False, True]
     assert loaded.meta == {"seconds": 1.0} and loaded.name == "fgsm_eval"

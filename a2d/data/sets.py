@@ -72,10 +72,17 @@ def load_set(path: str | os.PathLike[str]) -> ExampleSet:
 
 
 def list_sets(folder: str | os.PathLike[str]) -> list[Path]:
-    """The set files of a target folder, benign first, then sorted by name."""
+    """The set files of a target folder: evaluation split first, benign first, then by name.
+
+    The paper's tables need only the evaluation split, so stages that walk this list finish
+    those sets first and a long run is useful before it ends.
+    """
     paths = sorted(Path(folder).glob("*.pt"))
     if not paths:
         raise DataError(
             f"no example sets in '{folder}'; run the craft stage first (`dvc repro craft`)"
         )
-    return sorted(paths, key=lambda p: (not p.stem.startswith("benign_"), p.stem))
+    return sorted(
+        paths,
+        key=lambda p: (not p.stem.endswith("_eval"), not p.stem.startswith("benign_"), p.stem),
+    )
