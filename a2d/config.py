@@ -102,6 +102,9 @@ class CostsConfig:
     params: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=dict
     )  # dataset -> name -> kwargs
+    # attack -> only the first N inputs of every set (a CPU substitute for the slowest attack_d;
+    # absent = all inputs, the paper)
+    max_inputs: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -269,6 +272,12 @@ def _validate_attacks(params: Params) -> None:
                     f"costs.params.{dataset}.{name} is not a cost attack{_suggest(name, list(COST_ATTACKS))}; "
                     f"valid: {', '.join(sorted(COST_ATTACKS))}"
                 )
+    for name, n in params.costs.max_inputs.items():
+        if name not in COST_ATTACKS or n < 1:
+            raise ConfigError(
+                f"costs.max_inputs.{name}={n}: expected a cost attack "
+                f"({', '.join(sorted(COST_ATTACKS))}) and a count >= 1"
+            )
     _validate_report(params.report)
     if params.sets.n_eval < 1 or params.sets.n_train < 0:
         raise ConfigError(

@@ -71,7 +71,8 @@ def main(args: argparse.Namespace, params: Params) -> None:
     tables: dict[str, pd.DataFrame] = {}
     for path in list_sets(args.sets):
         csv, sidecar = out / f"{path.stem}.csv", out / f"{path.stem}.json"
-        key = fingerprint(model_hash, sha256_file(path), args.attack, hp)
+        head = params.costs.max_inputs.get(args.attack)
+        key = fingerprint(model_hash, sha256_file(path), args.attack, hp, *([head] if head else []))
         if (
             csv.is_file()
             and sidecar.is_file()
@@ -81,12 +82,12 @@ def main(args: argparse.Namespace, params: Params) -> None:
             frame, summary = pd.read_csv(csv), json.loads(sidecar.read_text())["summary"]
         else:
             example_set = load_set(path)
+            if head:
+                example_set = example_set.head(head)
             log.info(
                 "%s: %s_d on %s (%d inputs)", args.target, args.attack, path.stem, len(example_set)
             )
-            table = cost_table(
-                attack, model, example_set, batch_size=batch_size, device=device
-            )
+            table = cost_table(attack, model, example_set, batch_size=batch_size, device=device)
             frame, summary = table.frame, _summary(table.frame, table.seconds, table.cap)
             write_text_atomic(csv, frame.to_csv(index=False))
             write_json_atomic(

@@ -109,6 +109,10 @@ def test_bad_params_raise_one_line_config_error(
         (["models.env1_mnist.train.epohcs=3"], r"Key 'epohcs' not in 'TrainConfig'"),
         (["seed=abc"], r"seed"),
         (["seed"], r"not key=value"),
+        (["costs.max_inputs.dbb=100"], r"costs.max_inputs.dbb=100: expected a cost attack"),
+        (["costs.max_inputs.dba=0"], r"a count >= 1"),
+        (["report.confidence=1.5"], r"report.confidence must be in \(0, 1\)"),
+        (["report.fpr_levels=[0.0]"], r"report.fpr_levels must lie in"),
     ],
 )
 def test_bad_overrides_raise_one_line_config_error(overrides: list[str], message: str) -> None:

@@ -141,3 +141,22 @@ def test_aurocs_pair_each_adversarial_set_with_its_split() -> None:
 def test_fingerprint_is_stable_and_sensitive() -> None:
     assert fingerprint("a", {"x": 1, "y": 2}) == fingerprint("a", {"y": 2, "x": 1})
     assert fingerprint("a", {"x": 1}) != fingerprint("a", {"x": 2})
+
+
+def test_head_keeps_the_first_examples_of_every_field() -> None:
+    full = ExampleSet(
+        x=torch.rand(5, 1, 2, 2),
+        indices=torch.arange(10, 15),
+        labels=torch.arange(5),
+        kind="jsma",
+        split="eval",
+        success=torch.tensor([True, False, True, True, False]),
+        prediction=torch.arange(5),
+        target=torch.arange(1, 6),
+        meta={"seconds": 2.0},
+    )
+    head = full.head(2)
+    assert len(head) == 2 and head.indices.tolist() == [10, 11] and head.target.tolist() == [1, 2]
+    assert torch.equal(head.x, full.x[:2]) and head.success.tolist() == [True, False]
+    assert head.meta == {"seconds": 2.0, "head": 2} and head.name == "jsma_eval"
+    assert len(full.head(99)) == 5

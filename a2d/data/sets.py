@@ -44,6 +44,25 @@ class ExampleSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def head(self, n: int) -> ExampleSet:
+        """The first ``n`` examples (all when ``n`` >= the size): a reduced run keeps the pairing,
+        because every set of a target lists the same source images in the same order."""
+
+        def cut(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[:n]
+
+        return ExampleSet(
+            x=self.x[:n],
+            indices=self.indices[:n],
+            labels=self.labels[:n],
+            kind=self.kind,
+            split=self.split,
+            success=cut(self.success),
+            prediction=cut(self.prediction),
+            target=cut(self.target),
+            meta={**self.meta, "head": n},
+        )
+
 
 def set_name(kind: str, split: str) -> str:
     """File stem of a set: ``<kind>_<split>``, e.g. ``bim-a_eval``."""
