@@ -53,12 +53,12 @@ class JSMA(CraftAttack):
         (``detect/attacks.py::saliency_map_method``, BL1, Env1); paper Table 5.
 
     Notes:
-        * Logits by default, as the project's spec prescribes (baselines.md section 10) and as
-          cleverhans >= 2.1's default symbolic JSMA does (it differentiates the logits that
-          feed the Keras softmax). cleverhans 2.0 and the non-symbolic path differentiated the
-          softmax probabilities: ``saliency="probabilities"`` reproduces that. With
-          probabilities beta = -alpha up to rounding, so the map reduces to alpha^2 on pairs
-          with a positive alpha sum.
+        * Logits by default (the spec's general advice, baselines.md section 10, and
+          cleverhans >= 2.1's symbolic JSMA). BL1 ran cleverhans 2.0, which differentiates the
+          softmax probabilities: ``saliency="probabilities"`` reproduces that, and the Env1
+          crafting config uses it (97% vs 65.5% target success on 200 MNIST images; see
+          results/DEVIATIONS.md). With probabilities beta = -alpha up to rounding, so the map
+          reduces to alpha^2 on pairs with a positive alpha sum.
         * beta is the gradient of the summed outputs of the other classes (one backward pass)
           rather than the sum of per-class gradients; equal up to rounding.
         * When no pair meets the sign conditions the map is all zero and, like cleverhans'
