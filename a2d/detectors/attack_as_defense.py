@@ -429,7 +429,7 @@ class AttackAsDefense(BaseEstimator):
         self.detector_ = self._new_detector(benign.shape[1])
         self.k_ = self.detector_.k if self.detector == "zscore" else None
         if adversarial_costs is None:
-            self.detector_.fit(benign)
+            self._fit_benign_only(benign)
         else:
             adversarial = self._cost_matrix(adversarial_costs, "adversarial_costs")
             labels = np.r_[np.zeros(len(benign), np.int64), np.ones(len(adversarial), np.int64)]
@@ -439,6 +439,18 @@ class AttackAsDefense(BaseEstimator):
         if self.fpr is not None:
             self.calibrate_costs(benign, fpr=self.fpr)
         return self
+
+    def _fit_benign_only(self, benign: np.ndarray) -> None:
+        """Fit the Z-score ensemble, naming the attack_d whose costs a member rejected."""
+        try:
+            self.detector_.fit(benign)
+        except ValueError as err:
+            names = list(self._attack_specs())
+            for j, name in enumerate(names):
+                prefix = f"cost column {j}: "
+                if str(err).startswith(prefix):
+                    raise ValueError(f"attack_d {name!r}: {str(err)[len(prefix):]}") from err
+            raise
 
     def _default_threshold(self) -> float:
         if self.detector == "zscore":
