@@ -302,7 +302,7 @@ def _validate_detector(params: Params) -> None:
                 f"detector.attacks has {name!r}, which costs.attacks does not compute"
                 f"{_suggest(name, params.costs.attacks)}; valid: {', '.join(params.costs.attacks)}"
             )
-    positive = {
+    positive: dict[str, list[int] | list[float]] = {
         "detector.n_neighbors": [det.n_neighbors],
         "detector.k": [det.k],
         "detector.sweeps.n_neighbors": det.sweeps.n_neighbors,

@@ -72,7 +72,6 @@ def main(args: argparse.Namespace, params: Params) -> None:
         default_k=cfg.k,
         seed=params.seed,
     )
-    defaults = {"threshold": cfg.threshold, "k": cfg.k}
     paper_setting = (model.env, model.dataset) == ("env1", "mnist")
     save_figure(report.fig6_figure(accuracies, title=target), args.fig6)
     write_table(
@@ -80,14 +79,18 @@ def main(args: argparse.Namespace, params: Params) -> None:
         args.fig6_table,
         title=f"Figure 6: detector accuracy on each input type ({target})",
         notes=report.fig6_notes(
-            target=target, env=model.env, n_neighbors=cfg.n_neighbors, **defaults
+            target=target,
+            env=model.env,
+            n_neighbors=cfg.n_neighbors,
+            threshold=cfg.threshold,
+            k=cfg.k,
         ),
     )
     write_table(
         report.table3_frame(analysis, dataset=model.dataset, env=model.env),
         args.table3,
         title=f"Table 3: cost analysis of the Z-score detectors ({target})",
-        notes=report.table3_notes(target=target, env=model.env, **defaults),
+        notes=report.table3_notes(target=target, env=model.env, threshold=cfg.threshold, k=cfg.k),
     )
     write_table(
         report.table7_frame(sweeps, paper_setting=paper_setting),
@@ -98,7 +101,8 @@ def main(args: argparse.Namespace, params: Params) -> None:
             paper_setting=paper_setting,
             n_neighbors=cfg.n_neighbors,
             seed=params.seed,
-            **defaults,
+            threshold=cfg.threshold,
+            k=cfg.k,
         ),
     )
     metrics = report.headline_metrics(accuracies, analysis, dataset=model.dataset)

@@ -298,7 +298,9 @@ class AttackAsDefense(BaseEstimator):
         return clone(self.detector)
 
     def _check_fpr(self, fpr: Any) -> float:
-        if not (isinstance(fpr, numbers.Real) and not isinstance(fpr, bool) and 0 <= fpr < 1):
+        if not (
+            isinstance(fpr, numbers.Real) and not isinstance(fpr, bool) and 0 <= float(fpr) < 1
+        ):
             raise ValueError(f"fpr must be a number in [0, 1), e.g. fpr=0.05, got {fpr!r}")
         return float(fpr)
 
@@ -449,7 +451,7 @@ class AttackAsDefense(BaseEstimator):
             for j, name in enumerate(names):
                 prefix = f"cost column {j}: "
                 if str(err).startswith(prefix):
-                    raise ValueError(f"attack_d {name!r}: {str(err)[len(prefix):]}") from err
+                    raise ValueError(f"attack_d {name!r}: {str(err)[len(prefix) :]}") from err
             raise
 
     def _default_threshold(self) -> float:
@@ -603,7 +605,8 @@ class AttackAsDefense(BaseEstimator):
         detector.fpr_ = fitted["fpr_"]
         detector.k_ = fitted["k_"]
         saved_hash = document.get("model_sha256")
-        if model is not None and saved_hash and _weights_hash(detector.model_.net) != saved_hash:
+        wrapped = detector.model_
+        if wrapped is not None and saved_hash and _weights_hash(wrapped.net) != saved_hash:
             warnings.warn(
                 f"the model passed to load() has other weights than the one '{path}' was fitted "
                 "with; costs and flags will differ",
