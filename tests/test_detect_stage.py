@@ -112,6 +112,14 @@ def test_cost_tables_must_hold_the_same_inputs(tmp_path: Path) -> None:
         read_cost_sets(tmp_path / "t", attacks=ATTACKS, crafted=CRAFTED)
 
 
+def test_successful_only_that_keeps_nothing_is_a_data_error(tmp_path: Path) -> None:
+    write_cost_tables(tmp_path / "t", synthetic_sets(20))
+    path = tmp_path / "t" / "bim" / "jsma_train.csv"
+    pd.read_csv(path).assign(crafted_success=False).to_csv(path, index=False)
+    with pytest.raises(DataError, match="jsma_train has no successful adversarial input"):
+        read_cost_sets(tmp_path / "t", attacks=ATTACKS, crafted=CRAFTED, successful_only=True)
+
+
 def test_cost_table_without_a_column(tmp_path: Path) -> None:
     write_cost_tables(tmp_path / "t", synthetic_sets(20))
     path = tmp_path / "t" / "bim" / "benign_eval.csv"
@@ -236,7 +244,10 @@ def test_parameter_sweeps_cover_every_grid() -> None:
 def test_degenerate_costs_are_one_line_data_errors() -> None:
     sets = synthetic_sets(50)
     sets.cost["benign_train"][:, 0] = 500.0  # every benign input fails BIM_d: no spread
-    with pytest.raises(DataError, match=r"Z-score BIM_d: attack_d .bim.: benign costs must take at least two distinct values.* all equal to 500.0"):
+    with pytest.raises(
+        DataError,
+        match=r"Z-score BIM_d: attack_d .bim.: benign costs must take at least two distinct values.* all equal to 500.0",
+    ):
         zscore_accuracies(sets, threshold=-1.281552, k=2)
 
 
@@ -262,6 +273,24 @@ def test_fig6_frame_puts_the_paper_knn_averages_beside_ours() -> None:
         avg.loc[("Z-score", "END"), "paper"]
     )
     assert len(frame) == 2 * 5 * 5 + 2 * 5  # (detector family x attack_d x input) + averages
+    assert "ours_successful_only" not in frame.columns
+
+
+def test_fig6_and_table3_frames_carry_the_successful_only_view() -> None:
+    sets, other = synthetic_sets(100), synthetic_sets(100, seed=9, separation=3.0)
+    frame = report.fig6_frame(
+        _accuracies(sets), dataset="mnist", successful_only=_accuracies(other)
+    )
+    assert list(frame.columns[-2:]) == ["diff", "ours_successful_only"]
+    assert frame["ours_successful_only"].notna().all() and len(frame) == 60
+    table3 = report.table3_frame(
+        cost_analysis(sets, threshold=-1.281552, k=2),
+        dataset="mnist",
+        env="env1",
+        successful_only=cost_analysis(other, threshold=-1.281552, k=2),
+    )
+    assert table3["ours_successful_only"].notna().all()
+    assert (table3["ours"] != table3["ours_successful_only"]).any()
 
 
 def test_table3_frame_marks_the_papers_setting() -> None:
@@ -392,6 +421,11 @@ def test_detect_stage_writes_every_artefact(tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics/detect_env1_mnist.json").read_text())
     assert metrics["target"] == "env1_mnist"
     assert set(metrics["knn_average_accuracy"]) == {"JSMA_d", "BIM_d", "BIM2_d", "DBA_d", "END"}
+    # every 10th crafted input failed: the successful-only view is reported beside
+    assert set(metrics["knn_average_accuracy_successful_only"]) == set(
+        metrics["knn_average_accuracy"]
+    )
+    assert "ours_successful_only" in pd.read_csv(out / "tables/fig6_env1_mnist.csv").columns
     table7 = pd.read_csv(out / "tables/table7_env1_mnist.csv")
     assert set(table7["parameter"]) == {"K", "ratio", "h", "k", "classifier"}
     assert (

@@ -127,12 +127,13 @@ def read_cost_sets(
         attacks: the attacks_d to read.
         crafted: the crafting attacks whose ``<c>_eval`` / ``<c>_train`` sets to read.
         successful_only: drop adversarial rows whose crafting attack failed
-            (``crafted_success`` false): the Env2 protocol; Env1 keeps them.
+            (``crafted_success`` false): the Env2 (BL3) protocol; Env1 keeps them.
         target: the target name used in error messages (default: the folder's name).
 
     Raises:
         DataError: a table is missing (naming the file and the stage to run), lacks a column,
-            or the attacks_d disagree on which inputs a set holds.
+            the attacks_d disagree on which inputs a set holds, or ``successful_only`` leaves
+            a set empty.
     """
     root = Path(folder)
     target = target or root.name
@@ -143,6 +144,11 @@ def read_cost_sets(
         keep = np.ones(len(frames[0]), dtype=bool)
         if successful_only and not name.startswith("benign_"):
             keep = frames[0]["crafted_success"].astype(bool).to_numpy()
+            if not keep.any():
+                raise DataError(
+                    f"{name} has no successful adversarial input (crafted_success) to keep; "
+                    "set detector.successful_only=false"
+                )
         cost[name] = np.column_stack([f["cost"].to_numpy(np.float64)[keep] for f in frames])
         queries[name] = np.column_stack([f["queries"].to_numpy(np.float64)[keep] for f in frames])
     return CostSets(attacks=tuple(attacks), crafted=tuple(crafted), cost=cost, queries=queries)

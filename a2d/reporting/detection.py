@@ -24,17 +24,33 @@ PAPER_FIG6_ORDER = ("JSMA_d", "BIM_d", "BIM2_d", "DBA_d", END)
 TABLE3_QUANTITIES = ("adv_q", "acc_adv", "benign_q", "threshold", "acc_benign")
 
 
-def fig6_frame(accuracies: pd.DataFrame, *, dataset: str) -> pd.DataFrame:
+def fig6_frame(
+    accuracies: pd.DataFrame, *, dataset: str, successful_only: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Figure 6 as a table: every bar, then each detector's average with the paper's K-NN average.
 
     Args:
         accuracies: the long frames of ``knn_accuracies`` and ``zscore_accuracies``, stacked.
         dataset: selects the paper's averages (``fig6_knn_avg``), reported for Env2 only.
+        successful_only: the same frames computed on successful adversarials only (the Env2
+            protocol); when given, an ``ours_successful_only`` column follows ``diff``.
     """
+    frame = comparison_frame(_fig6_rows(accuracies, dataset), keys=list(FIG6_KEYS))
+    if successful_only is None:
+        return frame
+    alt = pd.DataFrame(_fig6_rows(successful_only, dataset))[[*FIG6_KEYS, "ours"]]
+    alt = alt.rename(columns={"ours": "ours_successful_only"}).round(4)
+    return frame.merge(alt, on=list(FIG6_KEYS), how="left", sort=False)
+
+
+FIG6_KEYS = ("detector", "attack_d", "input")
+
+
+def _fig6_rows(accuracies: pd.DataFrame, dataset: str) -> list[dict[str, Any]]:
     paper_avg = dict(
         zip(PAPER_FIG6_ORDER, paper_value("fig6_knn_avg", dataset, default=[]), strict=False)
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"detector": r.detector, "attack_d": r.attack_d, "input": r.input, "ours": r.accuracy}
         for r in accuracies.itertuples(index=False)
     ]
@@ -49,7 +65,7 @@ def fig6_frame(accuracies: pd.DataFrame, *, dataset: str) -> pd.DataFrame:
                 "ours": r.accuracy,
             }
         )
-    return comparison_frame(rows, keys=["detector", "attack_d", "input"])
+    return rows
 
 
 def fig6_notes(*, target: str, env: str, n_neighbors: int, threshold: float, k: int) -> list[str]:
@@ -73,10 +89,31 @@ def fig6_notes(*, target: str, env: str, n_neighbors: int, threshold: float, k: 
     return notes
 
 
-def table3_frame(analysis: pd.DataFrame, *, dataset: str, env: str) -> pd.DataFrame:
-    """Table 3 as paper / ours / diff rows (attack_d x quantity); paper values are Env2."""
+def table3_frame(
+    analysis: pd.DataFrame,
+    *,
+    dataset: str,
+    env: str,
+    successful_only: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Table 3 as paper / ours / diff rows (attack_d x quantity); paper values are Env2.
+
+    ``successful_only``: the same analysis on successful adversarials only; when given, an
+    ``ours_successful_only`` column follows.
+    """
+    frame = comparison_frame(_table3_rows(analysis, dataset, env), keys=["attack_d", "quantity"])
+    if successful_only is None:
+        return frame
+    alt = pd.DataFrame(_table3_rows(successful_only, dataset, env))[
+        ["attack_d", "quantity", "ours"]
+    ]
+    alt = alt.rename(columns={"ours": "ours_successful_only"}).round(4)
+    return frame.merge(alt, on=["attack_d", "quantity"], how="left", sort=False)
+
+
+def _table3_rows(analysis: pd.DataFrame, dataset: str, env: str) -> list[dict[str, Any]]:
     rows = []
-    setting = "same (Env2)" if env == "env2" else "Env2, BL3 attacks (ours: " + env + ")"
+    setting = "same (Env2)" if env == "env2" else f"Env2, BL3 attacks (ours: {env})"
     for r in analysis.to_dict("records"):
         paper = paper_value("table3", dataset, r["attack_d"], default={}) or {}
         for quantity in TABLE3_QUANTITIES:
@@ -91,7 +128,7 @@ def table3_frame(analysis: pd.DataFrame, *, dataset: str, env: str) -> pd.DataFr
                     "paper_setting": setting if paper.get(quantity) is not None else None,
                 }
             )
-    return comparison_frame(rows, keys=["attack_d", "quantity"])
+    return rows
 
 
 def _is_nan(value: Any) -> bool:
@@ -221,21 +258,35 @@ __all__ = [
 ]
 
 
-def headline_metrics(
-    accuracies: pd.DataFrame, analysis: pd.DataFrame, *, dataset: str
-) -> dict[str, dict[str, float]]:
-    """The DVC metrics of the detect stage: average accuracies (Figure 6) and Z-score rates (Table 3)."""
+def _averages(accuracies: pd.DataFrame, family: str) -> dict[str, float]:
     avg = average_accuracy(accuracies)
+    rows = avg[avg["detector"] == family]
+    return {r.attack_d: round(float(r.accuracy), 4) for r in rows.itertuples(index=False)}
 
-    def by_detector(family: str) -> dict[str, float]:
-        rows = avg[avg["detector"] == family]
-        return {r.attack_d: round(float(r.accuracy), 4) for r in rows.itertuples(index=False)}
 
+def headline_metrics(
+    accuracies: pd.DataFrame,
+    analysis: pd.DataFrame,
+    *,
+    dataset: str,
+    successful_only: pd.DataFrame | None = None,
+) -> dict[str, dict[str, float]]:
+    """The DVC metrics of the detect stage: average accuracies (Figure 6) and Z-score rates (Table 3).
+
+    ``successful_only``: Figure 6 accuracies on successful adversarials only, reported beside.
+    """
     paper = paper_value("fig6_knn_avg", dataset, default=[])
+    extra = {}
+    if successful_only is not None:
+        extra = {
+            "knn_average_accuracy_successful_only": _averages(successful_only, "K-NN"),
+            "zscore_average_accuracy_successful_only": _averages(successful_only, "Z-score"),
+        }
     return {
-        "knn_average_accuracy": by_detector("K-NN"),
+        **extra,
+        "knn_average_accuracy": _averages(accuracies, "K-NN"),
         "paper_knn_average_accuracy": dict(zip(PAPER_FIG6_ORDER, paper, strict=False)),
-        "zscore_average_accuracy": by_detector("Z-score"),
+        "zscore_average_accuracy": _averages(accuracies, "Z-score"),
         "zscore_benign_accuracy": {
             r["attack_d"]: round(float(r["acc_benign"]), 4) for r in analysis.to_dict("records")
         },
