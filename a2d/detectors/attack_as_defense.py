@@ -155,9 +155,9 @@ class AttackAsDefense(BaseEstimator):
         model to ``load`` (a hash of its weights is checked, with a warning on mismatch).
 
     Example:
-        >>> a2d = AttackAsDefense(net, attacks=["bim", "jsma"], bounds=(0, 1))  # doctest: +SKIP
-        >>> a2d.fit(benign_train).calibrate(benign_holdout, fpr=0.05)          # doctest: +SKIP
-        >>> result = a2d.predict(x)  # result.flags, result.costs.queries      # doctest: +SKIP
+        >>> detector = AttackAsDefense(net, attacks=["bim", "jsma"], bounds=(0, 1))  # doctest: +SKIP
+        >>> detector.fit(benign_train).calibrate(benign_holdout, fpr=0.05)  # doctest: +SKIP
+        >>> result = detector.predict(x)  # result.flags, result.costs.queries  # doctest: +SKIP
     """
 
     model_: ClassifierWrapper | None
