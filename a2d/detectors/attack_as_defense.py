@@ -326,7 +326,7 @@ class AttackAsDefense(BaseEstimator):
                 "this AttackAsDefense has no model; pass model=... to run attacks, or use the "
                 "*_costs methods on precomputed costs"
             )
-        x = self._check_inputs(inputs, model.bounds)
+        x = self._check_inputs(inputs, model.bounds).to(_device_of(model))
         columns = [
             attack(model, x, batch_size=self.batch_size, ids=ids).to("cpu")
             for attack in self._build_attacks().values()
