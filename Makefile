@@ -68,3 +68,14 @@ lint: setup  ## ruff
 
 clean-venv:  ## remove the virtual environment
 	rm -rf $(VENV)
+
+# Detector artefacts: one stage (`detect@<target>`) writes Figure 6, Table 3 and Table 7
+.PHONY: fig6 table3 table7
+fig6: setup  ## Figure 6 (K-NN / Z-score accuracies) -> results/figures/fig6_<target>.*, results/tables/fig6_<target>.*
+	dvc repro detect
+
+table3: setup  ## Table 3 (Z-score queries, thresholds, accuracies) -> results/tables/table3_<target>.*
+	dvc repro detect
+
+table7: setup  ## Table 7 (K, ratio, h, k, classifier sweeps; Env1 MNIST) -> results/tables/table7_env1_mnist.*
+	dvc repro detect@env1_mnist

@@ -117,6 +117,29 @@ class ReportConfig:
 
 
 @dataclass
+class DetectorSweeps:
+    """The parameter grids of paper Table 7 (Appendix C); each is swept with the others at their default."""
+
+    n_neighbors: list[int] = MISSING  # K of the K-NN END detector
+    ratios: list[float] = MISSING  # adversarial training inputs per benign one (1:r)
+    thresholds: list[float] = MISSING  # h of the Z-score ensemble
+    k: list[int] = MISSING  # k of the Z-score k-of-n ensemble
+    classifiers: list[str] = MISSING  # knn | svm | dtc | rfc, on the END cost vectors
+
+
+@dataclass
+class DetectorConfig:
+    """Detectors on attack costs (paper Section 4 and 5.3): defaults and Table 7 sweeps."""
+
+    attacks: list[str] | None = None  # the attacks_d whose costs are used; None = costs.attacks
+    n_neighbors: int = MISSING  # K
+    threshold: float = MISSING  # h
+    k: int = MISSING  # Z-score ensemble: benign if at least k of the n detectors say benign
+    successful_only: bool = False  # drop failed adversarials (Env2/BL3); Env1 keeps them
+    sweeps: DetectorSweeps = field(default_factory=DetectorSweeps)
+
+
+@dataclass
 class Params:
     """The whole of ``params.yaml``."""
 
@@ -132,6 +155,7 @@ class Params:
     craft: CraftConfig = field(default_factory=CraftConfig)
     costs: CostsConfig = field(default_factory=CostsConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -232,6 +256,7 @@ def validate(params: Params) -> None:
                 f"models.{name}.train.optimizer={model.train.optimizer!r}; expected 'adadelta' or 'sgd'"
             )
     _validate_attacks(params)
+    _validate_detector(params)
 
 
 def _validate_attacks(params: Params) -> None:
@@ -293,6 +318,69 @@ def _validate_report(report: ReportConfig) -> None:
     bad = [level for level in report.fpr_levels if not 0 < level < 1]
     if bad:
         raise ConfigError(f"report.fpr_levels must lie in (0, 1), got {bad[0]}")
+
+
+CLASSIFIERS = ("knn", "svm", "dtc", "rfc")
+"""Table 7's classifiers: our K-NN, and scikit-learn's SVC, DecisionTree and RandomForest."""
+
+
+def _validate_detector(params: Params) -> None:
+    det = params.detector
+    for name in det.attacks or []:
+        if name not in params.costs.attacks:
+            raise ConfigError(
+                f"detector.attacks has {name!r}, which costs.attacks does not compute"
+                f"{_suggest(name, params.costs.attacks)}; valid: {', '.join(params.costs.attacks)}"
+            )
+    positive: dict[str, list[int] | list[float]] = {
+        "detector.n_neighbors": [det.n_neighbors],
+        "detector.k": [det.k],
+        "detector.sweeps.n_neighbors": det.sweeps.n_neighbors,
+        "detector.sweeps.k": det.sweeps.k,
+        "detector.sweeps.ratios": det.sweeps.ratios,
+    }
+    for key, values in positive.items():
+        bad = [v for v in values if not v > 0]
+        if bad:
+            raise ConfigError(f"{key} must be > 0, got {bad[0]!r}")
+    for name in det.sweeps.classifiers:
+        if name not in CLASSIFIERS:
+            raise ConfigError(
+                f"detector.sweeps.classifiers has {name!r}{_suggest(name, list(CLASSIFIERS))}; "
+                f"valid: {', '.join(CLASSIFIERS)}"
+            )
+    n_attacks = len(det.attacks or params.costs.attacks)
+    too_many = [k for k in [det.k, *det.sweeps.k] if k > n_attacks]
+    if too_many:
+        raise ConfigError(
+            f"detector k={too_many[0]} (k of n) exceeds the {n_attacks} attacks_d the detectors "
+            "use; lower detector.k / detector.sweeps.k"
+        )
+
+
+def check_neighbours(params: Params) -> None:
+    """K must not exceed the K-NN training rows: n_train benign + r * n_train adversarial.
+
+    Checked by the ``detect`` stage only, so that small smoke runs of other stages
+    (``sets.n_train=2``) are not refused for a detector they never fit.
+    """
+    det, n_train = params.detector, params.sets.n_train
+    if n_train == 0:
+        return
+    rows = {
+        "detector.n_neighbors": (
+            [det.n_neighbors],
+            int(n_train * (1 + min([1.0, *det.sweeps.ratios]))),
+        ),
+        "detector.sweeps.n_neighbors": (det.sweeps.n_neighbors, 2 * n_train),
+    }
+    for key, (values, limit) in rows.items():
+        if max(values, default=0) > limit:
+            raise ConfigError(
+                f"{key}={max(values)} exceeds the {limit} rows the K-NN detectors train on "
+                f"(sets.n_train={n_train}, ratios {det.sweeps.ratios}); lower it or raise "
+                "sets.n_train"
+            )
 
 
 def model_config(params: Params, target: str) -> ModelConfig:

@@ -158,6 +158,32 @@ def test_table2_and_fig5_are_rendered(ci_repo: tuple[Path, dict[str, str]]) -> N
         assert (repo / f"results/figures/fig5_env1_mnist{suffix}").read_bytes()[:4] == magic
 
 
+def test_detect_stage_wrote_fig6_table3_table7(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    import pandas as pd
+
+    repo, _ = ci_repo
+    for rel in (
+        "results/figures/fig6_env1_mnist.png",
+        "results/figures/fig6_env1_mnist.pdf",
+        "results/tables/fig6_env1_mnist.md",
+        "results/tables/table3_env1_mnist.md",
+        "results/tables/table7_env1_mnist.md",
+    ):
+        assert (repo / rel).stat().st_size > 0, rel
+    metrics = json.loads((repo / "results/metrics/detect_env1_mnist.json").read_text())
+    # the ci profile leaves DBA_d out of the detectors (its 60-step cap censors every benign cost)
+    assert set(metrics["knn_average_accuracy"]) == {"JSMA_d", "BIM_d", "BIM2_d", "END"}
+    # 40 benign inputs: h = -1.2816 aims at 90% benign accuracy; allow the small-sample spread
+    assert 0.7 <= metrics["zscore_benign_accuracy"]["BIM_d"] <= 1.0, metrics
+    # BIM-A adversarials are far cheaper than benign inputs under BIM_d: K-NN separates them
+    fig6 = pd.read_csv(repo / "results/tables/fig6_env1_mnist.csv")
+    bim = fig6[(fig6["detector"] == "K-NN") & (fig6["attack_d"] == "BIM_d")].set_index("input")
+    assert bim.loc["BIM-A", "ours"] > 0.8, bim
+    table7 = pd.read_csv(repo / "results/tables/table7_env1_mnist.csv")
+    assert set(table7["parameter"]) == {"K", "ratio", "h", "k", "classifier"}
+    assert set(table7.loc[table7["parameter"] == "K", "value"].astype(int)) == {5, 10, 15, 25, 50}
+
+
 def test_second_repro_does_nothing(ci_repo: tuple[Path, dict[str, str]]) -> None:
     repo, env = ci_repo
     out = _sh(["dvc", "repro"], repo, env).stdout
@@ -172,3 +198,4 @@ def test_metrics_are_visible_to_dvc(ci_repo: tuple[Path, dict[str, str]]) -> Non
     shown = json.loads(_sh(["dvc", "metrics", "show", "--json"], repo, env).stdout)
     flat = json.dumps(shown)
     assert "test_accuracy" in flat and "model_env1_mnist.json" in flat
+    assert "knn_average_accuracy" in flat and "detect_env1_mnist.json" in flat

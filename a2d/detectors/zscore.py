@@ -189,7 +189,7 @@ class ZScoreDetector(ClassifierMixin, BaseEstimator):
         if n < 2 or np.all(costs == costs[0]):
             raise ValueError(
                 f"benign costs must take at least two distinct values to have a spread, got "
-                f"{n} cost(s) all equal to {costs[0]!r}; check the cost attack (cap too low?)"
+                f"{n} cost(s) all equal to {float(costs[0])!r}; check the cost attack (cap too low?)"
             )
 
         self.pvalue_ = (

@@ -1,0 +1,687 @@
+"""The user-facing A2D detector: a model, its cost attacks and a fitted cost detector in one object.
+
+:class:`AttackAsDefense` attacks every input with the chosen attacks_d (BIM_d, BIM2_d, JSMA_d,
+DBA_d), records the cost of each, and flags inputs that are cheap to attack. It works on raw
+inputs (``fit``, ``score``, ``predict``, ``calibrate``) and on costs computed earlier
+(``fit_costs``, ``score_costs``, ``predict_costs``, ``calibrate_costs``): the ``detect`` stage
+uses the second set on the cost tables of the ``costs`` stage, so nothing is attacked twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from a2d.costs import CostAttack, make_cost_attack
+from a2d.detectors._validation import _check_cost_array
+from a2d.detectors.ensemble import ZScoreEnsemble
+from a2d.detectors.knn import KNNCostDetector
+from a2d.detectors.zscore import PAPER_Z_THRESHOLD, ZScoreDetector
+from a2d.models.wrapper import ClassifierWrapper
+from a2d.utils.io import write_text_atomic
+
+DetectorName = Literal["zscore", "knn"]
+AttackSpec = Sequence[str] | Mapping[str, Mapping[str, Any]]
+SAVE_FORMAT = "a2d.AttackAsDefense"
+SAVE_VERSION = 1
+_ZSCORE_STATE = ("pvalue_", "boxcox_", "shift_", "lambda_", "mean_", "std_", "cost_threshold_")
+
+
+@dataclass(frozen=True)
+class AttackCosts:
+    """The costs of N inputs under each attack_d: one row per input, one column per attack.
+
+    Attributes:
+        attacks: the attack_d names, in column order.
+        cost: (N, A) int64 attack costs (a failure is the attack's cap).
+        queries: (N, A) int64 model evaluations each attack spent on each input.
+        success: (N, A) bool, the attack changed the model's prediction within its cap.
+        label: (N,) int64, the model's prediction on each input (the label that was attacked).
+    """
+
+    attacks: tuple[str, ...]
+    cost: np.ndarray
+    queries: np.ndarray
+    success: np.ndarray
+    label: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.cost.shape[0])
+
+    @property
+    def total_queries(self) -> np.ndarray:
+        """(N,) queries over all attacks_d: what deciding each input cost."""
+        return self.queries.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What :meth:`AttackAsDefense.predict` returns: flags, scores and the costs behind them.
+
+    Attributes:
+        flags: (N,) bool, True = adversarial (``scores > threshold``).
+        scores: (N,) float, higher = more adversarial.
+        threshold: the score threshold the flags used.
+        costs: the per-attack costs, queries, success flags and model labels of the inputs.
+    """
+
+    flags: np.ndarray
+    scores: np.ndarray
+    threshold: float
+    costs: AttackCosts
+
+    def __len__(self) -> int:
+        return int(self.flags.shape[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per input: flag, score, label, then cost / queries / success per attack_d."""
+        frame = pd.DataFrame({"flag": self.flags, "score": self.scores, "label": self.costs.label})
+        for j, name in enumerate(self.costs.attacks):
+            frame[f"cost_{name}"] = self.costs.cost[:, j]
+            frame[f"queries_{name}"] = self.costs.queries[:, j]
+            frame[f"success_{name}"] = self.costs.success[:, j]
+        return frame
+
+
+class AttackAsDefense(BaseEstimator):
+    """Detect adversarial inputs by how cheaply the chosen attacks_d flip the model's prediction.
+
+    Args:
+        model: any ``nn.Module`` mapping (N, C, H, W) inputs to (N, classes) logits, or a
+            :class:`~a2d.models.ClassifierWrapper`. ``None`` for an object that only works on
+            precomputed costs (the ``*_costs`` methods).
+        attacks: the attacks_d, as names (``"bim"``, ``"bim2"``, ``"jsma"``, ``"dba"``: see
+            :data:`a2d.costs.COST_ATTACKS`) or a mapping name -> hyperparameters for
+            :func:`a2d.costs.make_cost_attack`. Default ``("bim",)`` (BIM_d, the paper's best
+            single attack_d); the paper's END uses all four.
+        detector: ``"zscore"`` (default; fitted on benign inputs only: a k-of-n ensemble of
+            Z-score detectors, one per attack_d), ``"knn"`` (fitted on benign and adversarial
+            inputs: K-NN on the cost vector), or an unfitted scikit-learn classifier (cloned
+            and fitted on the cost vectors with labels 0 benign / 1 adversarial).
+        bounds: the input box ``(lo, hi)`` the model expects, e.g. ``(0, 1)``. Required with a
+            plain ``nn.Module``: declared, never guessed, because the attacks clip to it and
+            their step sizes are fractions of ``hi - lo``. A ``ClassifierWrapper`` brings its own.
+        mean, std: per-channel normalisation the model expects, applied inside the wrapper
+            (``None``, the default, = the model takes inputs in ``bounds`` as they are).
+        n_neighbors: K of the K-NN detector (default 100, as in the paper).
+        threshold: the z-score threshold ``h`` of the Z-score detectors (default -1.281552:
+            10% benign false positives under normality).
+        k: Z-score ensemble: an input is benign if at least ``k`` of the ``n`` detectors say
+            benign. ``None`` (default) = ``ceil(n / 2)``, the paper's 2 of 4 (1 for one attack_d).
+        fpr: if set, ``fit`` calibrates the flag threshold on the benign training costs so that
+            at most this fraction of them is flagged (see :meth:`calibrate_costs`); ``None``
+            (default) keeps the detector's own rule (``z < h``, or a strict K-NN majority).
+        batch_size: examples each attack keeps active at once (default: all inputs).
+
+    Input contract: inputs are (N, C, H, W) float tensors inside ``bounds``; costs are arrays of
+    shape (N, A) with one column per attack_d in the order of ``attacks`` (or (N,) for one).
+
+    Scores and ties: ``score`` is higher for more adversarial inputs (Z-score: minus the k-th
+    largest member z-score, a monotone function of cheapness; K-NN: the fraction of adversarial
+    neighbours; other classifiers: ``predict_proba[:, 1]`` or ``decision_function``). An input
+    is flagged iff ``score > threshold_`` (strict), so a score equal to the threshold is benign:
+    the paper's ``z < h`` and ``|A_x| > |B_x|`` rules, and calibration never exceeds its target
+    false-positive rate on the calibration set even when integer costs tie.
+
+    Attributes:
+        model_: the wrapped model (``None`` without a model).
+        attacks_: name -> the built :class:`~a2d.costs.CostAttack`, in column order.
+        detector_: the fitted cost detector.
+        threshold_: the score threshold of the flags.
+        fpr_: the false-positive rate on the calibration set (``None`` until calibrated).
+        k_: the resolved ``k`` (Z-score detector only, else ``None``).
+
+    References:
+        Zhao et al., "Attack as Defense: Characterizing Adversarial Examples using Robustness",
+        ISSTA 2021, Sections 4.1 (K-NN), 4.2 (Z-score), 5.3 (K = 100, h = -1.281552, k = 2).
+
+    Notes:
+        ``save`` stores the configuration and the fitted detector, not the model: pass the same
+        model to ``load`` (a hash of its weights is checked, with a warning on mismatch).
+
+    Example:
+        >>> detector = AttackAsDefense(net, attacks=["bim", "jsma"], bounds=(0, 1))  # doctest: +SKIP
+        >>> detector.fit(benign_train).calibrate(benign_holdout, fpr=0.05)  # doctest: +SKIP
+        >>> result = detector.predict(x)  # result.flags, result.costs.queries  # doctest: +SKIP
+    """
+
+    model_: ClassifierWrapper | None
+    attacks_: dict[str, CostAttack]
+    detector_: Any
+    threshold_: float
+    fpr_: float | None
+    k_: int | None
+
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        *,
+        attacks: AttackSpec = ("bim",),
+        detector: DetectorName | BaseEstimator = "zscore",
+        bounds: tuple[float, float] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        n_neighbors: int = 100,
+        threshold: float = PAPER_Z_THRESHOLD,
+        k: int | None = None,
+        fpr: float | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        self.model = model
+        self.attacks = attacks
+        self.detector = detector
+        self.bounds = bounds
+        self.mean = mean
+        self.std = std
+        self.n_neighbors = n_neighbors
+        self.threshold = threshold
+        self.k = k
+        self.fpr = fpr
+        self.batch_size = batch_size
+
+    # ----------------------------------------------------------------------------------------
+    # configuration (built from the constructor arguments; validated here, not in __init__)
+
+    def _attack_specs(self) -> dict[str, dict[str, Any]]:
+        if isinstance(self.attacks, str):
+            raise ValueError(
+                f"attacks must be a list of names or a mapping name -> hyperparameters, got the "
+                f"string {self.attacks!r}; write attacks=[{self.attacks!r}]"
+            )
+        if isinstance(self.attacks, Mapping):
+            specs = {str(name): dict(hp or {}) for name, hp in self.attacks.items()}
+        else:
+            specs = {str(name): {} for name in self.attacks}
+        if not specs:
+            raise ValueError("attacks is empty; name at least one attack_d, e.g. attacks=['bim']")
+        if not isinstance(self.attacks, Mapping) and len(specs) != len(list(self.attacks)):
+            raise ValueError(f"attacks lists a name twice: {list(self.attacks)}")
+        return specs
+
+    def _declared_bounds(self) -> tuple[float, float] | None:
+        if isinstance(self.model, ClassifierWrapper):
+            own = tuple(float(b) for b in self.model.bounds)
+            if self.bounds is not None and tuple(float(b) for b in self.bounds) != own:
+                raise ValueError(
+                    f"bounds={tuple(self.bounds)!r} but the ClassifierWrapper declares {own!r}; "
+                    "pass one of them"
+                )
+            return own  # type: ignore[return-value]
+        if self.bounds is None:
+            if self.model is not None:
+                raise ValueError(
+                    "bounds is not set: declare the input box the model expects, e.g. "
+                    "bounds=(0, 1) or bounds=(0, 255); a2d never guesses it"
+                )
+            return None
+        lo, hi = (float(b) for b in self.bounds)
+        if not lo < hi:
+            raise ValueError(f"bounds must be (lo, hi) with lo < hi, got {tuple(self.bounds)!r}")
+        return lo, hi
+
+    def _wrapped_model(self) -> ClassifierWrapper | None:
+        if self.model is None:
+            return None
+        if not isinstance(self.model, nn.Module):
+            raise ValueError(
+                f"model must be a torch.nn.Module returning logits, got {type(self.model).__name__}"
+            )
+        bounds = self._declared_bounds()
+        if isinstance(self.model, ClassifierWrapper):
+            if self.mean is not None or self.std is not None:
+                raise ValueError(
+                    "the model is a ClassifierWrapper, which already normalises its inputs; "
+                    "leave mean and std unset"
+                )
+            return self.model
+        assert bounds is not None
+        wrapped = ClassifierWrapper(self.model, mean=self.mean, std=self.std, bounds=bounds)
+        return wrapped.to(_device_of(self.model))
+
+    def _build_attacks(self) -> dict[str, CostAttack]:
+        bounds = self._declared_bounds()
+        attacks = {}
+        for name, hp in self._attack_specs().items():
+            if bounds is not None:
+                given = hp.get("bounds")
+                if given is not None and tuple(float(b) for b in given) != bounds:
+                    raise ValueError(
+                        f"attack {name!r} has bounds={tuple(given)!r} but the detector declares "
+                        f"{bounds!r}; drop the attack's bounds"
+                    )
+                hp = {**hp, "bounds": bounds}
+            attacks[name] = make_cost_attack(name, **hp)
+        return attacks
+
+    def _resolved_k(self, n: int) -> int:
+        if self.k is None:
+            return math.ceil(n / 2)
+        if (
+            not isinstance(self.k, numbers.Integral)
+            or isinstance(self.k, bool)
+            or not 1 <= self.k <= n
+        ):
+            raise ValueError(
+                f"k must be an integer between 1 and the number of attacks_d ({n}), got {self.k!r}"
+            )
+        return int(self.k)
+
+    def _new_detector(self, n: int) -> Any:
+        if self.detector == "zscore":
+            return ZScoreEnsemble(k=self._resolved_k(n), threshold=self.threshold)
+        if self.detector == "knn":
+            return KNNCostDetector(n_neighbors=self.n_neighbors)
+        if isinstance(self.detector, str):
+            raise ValueError(
+                f"detector must be 'zscore', 'knn' or a scikit-learn classifier, got {self.detector!r}"
+            )
+        if not (hasattr(self.detector, "fit") and hasattr(self.detector, "predict")):
+            raise ValueError(
+                "detector must be 'zscore', 'knn' or an unfitted scikit-learn classifier (with "
+                f"fit and predict), got {type(self.detector).__name__}"
+            )
+        return clone(self.detector)
+
+    def _check_fpr(self, fpr: Any) -> float:
+        if not (
+            isinstance(fpr, numbers.Real) and not isinstance(fpr, bool) and 0 <= float(fpr) < 1
+        ):
+            raise ValueError(f"fpr must be a number in [0, 1), e.g. fpr=0.05, got {fpr!r}")
+        return float(fpr)
+
+    # ----------------------------------------------------------------------------------------
+    # costs
+
+    def attack_costs(
+        self, inputs: torch.Tensor, *, ids: torch.Tensor | Sequence[int] | None = None
+    ) -> AttackCosts:
+        """Run every attack_d on ``inputs`` and return their costs (no detector needed).
+
+        Args:
+            inputs: (N, C, H, W) float tensor inside ``bounds`` (moved to the model's device).
+            ids: (N,) non-negative example ids that seed random attacks (DBA_d) per example;
+                default ``arange(N)``. Pass stable ids to get the same costs in any batch.
+
+        Raises:
+            ValueError: no model, bad bounds, or inputs outside the declared bounds.
+        """
+        model = self._wrapped_model()
+        if model is None:
+            raise ValueError(
+                "this AttackAsDefense has no model; pass model=... to run attacks, or use the "
+                "*_costs methods on precomputed costs"
+            )
+        x = self._check_inputs(inputs, model.bounds).to(_device_of(model))
+        columns = [
+            attack(model, x, batch_size=self.batch_size, ids=ids).to("cpu")
+            for attack in self._build_attacks().values()
+        ]
+        return AttackCosts(
+            attacks=tuple(self._attack_specs()),
+            cost=np.stack([c.cost.numpy() for c in columns], axis=1),
+            queries=np.stack([c.queries.numpy() for c in columns], axis=1),
+            success=np.stack([c.success.numpy() for c in columns], axis=1),
+            label=columns[0].label.numpy(),
+        )
+
+    @staticmethod
+    def _check_inputs(inputs: Any, bounds: tuple[float, float]) -> torch.Tensor:
+        if (
+            not isinstance(inputs, torch.Tensor)
+            or inputs.dim() != 4
+            or not inputs.is_floating_point()
+        ):
+            got = (
+                f"a {inputs.dim()}-D {inputs.dtype} tensor"
+                if isinstance(inputs, torch.Tensor)
+                else type(inputs).__name__
+            )
+            raise ValueError(f"inputs must be a 4-D float tensor (N, C, H, W), got {got}")
+        if inputs.shape[0] == 0:
+            raise ValueError("inputs is empty; pass at least one input")
+        lo, hi = float(inputs.min()), float(inputs.max())
+        tol = 1e-6 * (bounds[1] - bounds[0])
+        if lo < bounds[0] - tol or hi > bounds[1] + tol:
+            raise ValueError(
+                f"inputs span [{lo:.4g}, {hi:.4g}], outside the declared bounds {bounds}; rescale "
+                "the inputs or declare the bounds the model really uses"
+            )
+        return inputs
+
+    def _cost_matrix(self, costs: Any, name: str) -> np.ndarray:
+        n = len(self._attack_specs())
+        if isinstance(costs, AttackCosts):
+            if costs.attacks != tuple(self._attack_specs()):
+                raise ValueError(
+                    f"{name} hold the attacks {list(costs.attacks)} but this detector uses "
+                    f"{list(self._attack_specs())} (same order)"
+                )
+            costs = costs.cost
+        matrix = _check_cost_array(costs, name=name)
+        if matrix.shape[1] != n:
+            raise ValueError(
+                f"{name} has {matrix.shape[1]} column(s) but the detector uses {n} attack(s)_d "
+                f"{list(self._attack_specs())}; pass one column per attack, in that order"
+            )
+        return matrix
+
+    # ----------------------------------------------------------------------------------------
+    # fitting
+
+    def fit(self, benign: torch.Tensor, adversarial: torch.Tensor | None = None) -> AttackAsDefense:
+        """Attack the training inputs and fit the detector on their costs.
+
+        Args:
+            benign: (N, C, H, W) benign training inputs.
+            adversarial: (M, C, H, W) adversarial training inputs; required by K-NN and other
+                classifiers, must be ``None`` for the Z-score detector (benign-only).
+
+        Returns:
+            self.
+        """
+        self._check_detector_inputs(adversarial is not None)
+        benign_costs = self.attack_costs(benign)
+        adv_costs = None if adversarial is None else self.attack_costs(adversarial)
+        return self.fit_costs(benign_costs, adv_costs)
+
+    def _check_detector_inputs(self, has_adversarial: bool) -> None:
+        if self.detector == "zscore" and has_adversarial:
+            raise ValueError(
+                "the Z-score detector is fitted on benign inputs only; call fit(benign) or use "
+                "detector='knn' to learn from adversarial inputs too"
+            )
+        if self.detector != "zscore" and not has_adversarial:
+            raise ValueError(
+                f"detector={self.detector!r} needs adversarial training inputs too: call "
+                "fit(benign, adversarial), or use detector='zscore' (benign only)"
+            )
+
+    def fit_costs(self, benign_costs: Any, adversarial_costs: Any = None) -> AttackAsDefense:
+        """Fit the detector on precomputed costs (one column per attack_d, in ``attacks`` order).
+
+        Args:
+            benign_costs: (N, A) costs of benign training inputs, or an :class:`AttackCosts`.
+            adversarial_costs: (M, A) costs of adversarial training inputs (K-NN and other
+                classifiers only).
+
+        Returns:
+            self.
+        """
+        self._check_detector_inputs(adversarial_costs is not None)
+        if self.fpr is not None:
+            self._check_fpr(self.fpr)
+        benign = self._cost_matrix(benign_costs, "benign_costs")
+        self.model_ = self._wrapped_model()
+        self.attacks_ = self._build_attacks()
+        self.detector_ = self._new_detector(benign.shape[1])
+        self.k_ = self.detector_.k if self.detector == "zscore" else None
+        if adversarial_costs is None:
+            self._fit_benign_only(benign)
+        else:
+            adversarial = self._cost_matrix(adversarial_costs, "adversarial_costs")
+            labels = np.r_[np.zeros(len(benign), np.int64), np.ones(len(adversarial), np.int64)]
+            self.detector_.fit(np.vstack([benign, adversarial]), labels)
+        self.threshold_ = self._default_threshold()
+        self.fpr_ = None
+        if self.fpr is not None:
+            self.calibrate_costs(benign, fpr=self.fpr)
+        return self
+
+    def _fit_benign_only(self, benign: np.ndarray) -> None:
+        """Fit the Z-score ensemble, naming the attack_d whose costs a member rejected."""
+        try:
+            self.detector_.fit(benign)
+        except ValueError as err:
+            names = list(self._attack_specs())
+            for j, name in enumerate(names):
+                prefix = f"cost column {j}: "
+                if str(err).startswith(prefix):
+                    raise ValueError(f"attack_d {name!r}: {str(err)[len(prefix) :]}") from err
+            raise
+
+    def _default_threshold(self) -> float:
+        if self.detector == "zscore":
+            return -float(self.threshold)  # score = -z: z < h  <=>  score > -h
+        if self.detector == "knn" or hasattr(self.detector_, "predict_proba"):
+            return 0.5  # strict majority / most probable class
+        return 0.0  # decision_function sign, as the classifier's own predict
+
+    # ----------------------------------------------------------------------------------------
+    # scoring, flags, calibration
+
+    def score_costs(self, costs: Any) -> np.ndarray:
+        """Adversarial scores of precomputed costs, shape (N,): higher = more adversarial."""
+        check_is_fitted(self, "detector_")
+        matrix = self._cost_matrix(costs, "costs")
+        if self.detector in ("zscore", "knn") or not hasattr(self.detector_, "predict_proba"):
+            if not hasattr(self.detector_, "decision_function"):
+                raise ValueError(
+                    f"{type(self.detector_).__name__} has neither predict_proba nor "
+                    "decision_function, so it gives no score"
+                )
+            return np.asarray(self.detector_.decision_function(matrix), dtype=np.float64)
+        return np.asarray(self.detector_.predict_proba(matrix)[:, 1], dtype=np.float64)
+
+    def predict_costs(self, costs: Any) -> np.ndarray:
+        """Flags of precomputed costs, shape (N,) bool: True = adversarial (``score > threshold_``)."""
+        return self.score_costs(costs) > self.threshold_
+
+    def calibrate_costs(self, benign_costs: Any, *, fpr: float) -> AttackAsDefense:
+        """Set ``threshold_`` so that at most ``fpr`` of these benign costs are flagged.
+
+        The threshold is the (m+1)-th largest benign score, m = floor(fpr * N): strictly higher
+        scores are flagged, so ties at the threshold stay benign and the false-positive rate on
+        this set (``fpr_``) is at most ``fpr``, lower when integer costs tie. Calibrate on
+        benign inputs the detector was not fitted on: a K-NN votes for its own training rows.
+
+        Args:
+            benign_costs: (N, A) costs of benign inputs.
+            fpr: the target false-positive rate, in [0, 1).
+
+        Returns:
+            self.
+        """
+        fpr = self._check_fpr(fpr)
+        scores = np.sort(self.score_costs(benign_costs))[::-1]
+        allowed = math.floor(fpr * len(scores) + 1e-9)
+        self.threshold_ = float(scores[allowed]) if allowed < len(scores) else -math.inf
+        self.fpr_ = float(np.mean(scores > self.threshold_))
+        return self
+
+    def score(self, inputs: torch.Tensor) -> np.ndarray:
+        """Attack ``inputs`` and return their adversarial scores, shape (N,)."""
+        check_is_fitted(self, "detector_")
+        return self.score_costs(self.attack_costs(inputs))
+
+    def predict(
+        self, inputs: torch.Tensor, *, ids: torch.Tensor | Sequence[int] | None = None
+    ) -> Detection:
+        """Attack ``inputs`` and flag the cheap ones; returns flags, scores, costs and queries.
+
+        Args:
+            inputs: (N, C, H, W) float tensor inside ``bounds``.
+            ids: example ids for random attacks (see :meth:`attack_costs`).
+        """
+        check_is_fitted(self, "detector_")
+        costs = self.attack_costs(inputs, ids=ids)
+        scores = self.score_costs(costs)
+        return Detection(
+            flags=scores > self.threshold_,
+            scores=scores,
+            threshold=self.threshold_,
+            costs=costs,
+        )
+
+    def calibrate(self, benign: torch.Tensor, *, fpr: float) -> AttackAsDefense:
+        """Attack held-out benign inputs and calibrate the flags to ``fpr`` (see :meth:`calibrate_costs`)."""
+        check_is_fitted(self, "detector_")
+        return self.calibrate_costs(self.attack_costs(benign), fpr=fpr)
+
+    @property
+    def cost_thresholds_(self) -> dict[str, float]:
+        """Z-score detector: each attack_d's threshold in cost units (paper Table 3), at ``h``."""
+        check_is_fitted(self, "detector_")
+        if self.detector != "zscore":
+            raise ValueError("cost thresholds exist for detector='zscore' only")
+        return {
+            name: member.cost_threshold_
+            for name, member in zip(self.attacks_, self.detector_.detectors_, strict=True)
+        }
+
+    # ----------------------------------------------------------------------------------------
+    # persistence
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the configuration and the fitted detector as JSON (atomically); not the model."""
+        check_is_fitted(self, "detector_")
+        if self.detector not in ("zscore", "knn"):
+            raise ValueError(
+                "save supports detector='zscore' or 'knn'; store a custom classifier with joblib"
+            )
+        document = {
+            "format": SAVE_FORMAT,
+            "version": SAVE_VERSION,
+            "params": self._saved_params(),
+            "fitted": {
+                "threshold_": self.threshold_,
+                "fpr_": self.fpr_,
+                "k_": self.k_,
+                "detector_": _detector_state(self.detector_),
+            },
+            "model_sha256": None if self.model_ is None else _weights_hash(self.model_.net),
+        }
+        write_text_atomic(path, json.dumps(document, indent=1) + "\n")
+        return Path(path)
+
+    def _saved_params(self) -> dict[str, Any]:
+        bounds = self._declared_bounds()
+        return {
+            "attacks": self._attack_specs(),
+            "detector": self.detector,
+            "bounds": None if bounds is None else list(bounds),
+            "mean": None if self.mean is None else [float(v) for v in self.mean],
+            "std": None if self.std is None else [float(v) for v in self.std],
+            "n_neighbors": self.n_neighbors,
+            "threshold": self.threshold,
+            "k": self.k,
+            "fpr": self.fpr,
+            "batch_size": self.batch_size,
+        }
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], model: nn.Module | None = None) -> AttackAsDefense:
+        """Read a detector written by :meth:`save`; ``model`` is the model it was fitted with.
+
+        A plain ``nn.Module`` is wrapped with the saved bounds and normalisation. A model whose
+        weights differ from the saved hash gives a warning (the costs, hence the flags, change).
+        """
+        document = _read_document(path)
+        params = dict(document["params"])
+        if isinstance(model, ClassifierWrapper):
+            params.update(mean=None, std=None)
+        if params["bounds"] is not None:
+            params["bounds"] = tuple(params["bounds"])
+        detector = cls(model, **params)
+        fitted = document["fitted"]
+        detector.model_ = detector._wrapped_model()
+        detector.attacks_ = detector._build_attacks()
+        detector.detector_ = _restore_detector(params["detector"], fitted["detector_"])
+        detector.threshold_ = float(fitted["threshold_"])
+        detector.fpr_ = fitted["fpr_"]
+        detector.k_ = fitted["k_"]
+        saved_hash = document.get("model_sha256")
+        wrapped = detector.model_
+        if wrapped is not None and saved_hash and _weights_hash(wrapped.net) != saved_hash:
+            warnings.warn(
+                f"the model passed to load() has other weights than the one '{path}' was fitted "
+                "with; costs and flags will differ",
+                stacklevel=2,
+            )
+        return detector
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    param = next(iter(model.parameters()), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _weights_hash(net: nn.Module) -> str:
+    """sha256 of the state_dict (keys and CPU bytes, in key order): device-independent."""
+    digest = hashlib.sha256()
+    for key, value in sorted(net.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _detector_state(detector: Any) -> dict[str, Any]:
+    if isinstance(detector, ZScoreEnsemble):
+        return {
+            "params": detector.get_params(),
+            "members": [
+                {key: getattr(member, key) for key in _ZSCORE_STATE}
+                for member in detector.detectors_
+            ],
+        }
+    return {
+        "params": detector.get_params(),
+        "X_fit_": detector.X_fit_.tolist(),
+        "y_fit_": detector.y_fit_.tolist(),
+    }
+
+
+def _restore_detector(name: str, state: dict[str, Any]) -> Any:
+    if name == "zscore":
+        ensemble = ZScoreEnsemble(**state["params"])
+        members = []
+        for saved in state["members"]:
+            member = ZScoreDetector(
+                threshold=ensemble.threshold,
+                alpha=ensemble.alpha,
+                transform=ensemble.transform,
+                shift=ensemble.shift,
+            )
+            for key in _ZSCORE_STATE:
+                setattr(member, key, saved[key])
+            member.classes_, member.n_features_in_ = np.array([0, 1]), 1
+            members.append(member)
+        ensemble.detectors_ = members
+        ensemble.classes_, ensemble.n_features_in_ = np.array([0, 1]), len(members)
+        return ensemble
+    knn = KNNCostDetector(**state["params"])
+    knn.X_fit_ = np.asarray(state["X_fit_"], dtype=np.float64)
+    knn.y_fit_ = np.asarray(state["y_fit_"], dtype=np.int64)
+    knn.classes_, knn.n_features_in_ = np.array([0, 1]), knn.X_fit_.shape[1]
+    return knn
+
+
+def _read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no saved detector at '{path}'; write one with .save(path)")
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"'{path}' is not a saved AttackAsDefense (not JSON: {err})") from None
+    if not isinstance(document, dict) or document.get("format") != SAVE_FORMAT:
+        raise ValueError(f"'{path}' is not a saved AttackAsDefense (format is not {SAVE_FORMAT!r})")
+    if document.get("version") != SAVE_VERSION:
+        raise ValueError(
+            f"'{path}' has save version {document.get('version')!r}; this a2d reads version "
+            f"{SAVE_VERSION}"
+        )
+    return document
