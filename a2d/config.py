@@ -91,6 +91,9 @@ class CraftConfig:
     attacks: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=dict
     )  # target -> name -> kwargs
+    # attack -> craft it on the first N images of the training pool only (a CPU substitute for
+    # the slowest attack; absent = the whole pool, the paper)
+    train_subset: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -105,6 +108,9 @@ class CostsConfig:
     # attack -> only the first N inputs of every set (a CPU substitute for the slowest attack_d;
     # absent = all inputs, the paper)
     max_inputs: dict[str, int] = field(default_factory=dict)
+    # attacks_d that run on the evaluation split only (no detector training costs; a CPU
+    # substitute, the detectors then leave them out)
+    eval_only: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -297,6 +303,17 @@ def _validate_attacks(params: Params) -> None:
                     f"costs.params.{dataset}.{name} is not a cost attack{_suggest(name, list(COST_ATTACKS))}; "
                     f"valid: {', '.join(sorted(COST_ATTACKS))}"
                 )
+    for name, n in params.craft.train_subset.items():
+        if name not in CRAFT_ATTACKS or n < 1:
+            raise ConfigError(
+                f"craft.train_subset.{name}={n}: expected a crafting attack "
+                f"({', '.join(sorted(CRAFT_ATTACKS))}) and a count >= 1"
+            )
+    for name in params.costs.eval_only:
+        if name not in COST_ATTACKS:
+            raise ConfigError(
+                f"costs.eval_only has {name!r}, not a cost attack{_suggest(name, list(COST_ATTACKS))}"
+            )
     for name, n in params.costs.max_inputs.items():
         if name not in COST_ATTACKS or n < 1:
             raise ConfigError(

@@ -70,6 +70,8 @@ def main(args: argparse.Namespace, params: Params) -> None:
     summaries: dict[str, dict[str, float]] = {}
     tables: dict[str, pd.DataFrame] = {}
     for path in list_sets(args.sets):
+        if args.attack in params.costs.eval_only and not path.stem.endswith("_eval"):
+            continue
         csv, sidecar = out / f"{path.stem}.csv", out / f"{path.stem}.json"
         head = params.costs.max_inputs.get(args.attack)
         key = fingerprint(model_hash, sha256_file(path), args.attack, hp, *([head] if head else []))

@@ -74,17 +74,19 @@ def main(args: argparse.Namespace, params: Params) -> None:
             if name == "jsma":
                 hp.setdefault("seed", params.seed)
             path = out / f"{set_name(name, split)}.pt"
-            key = fingerprint(model_hash, params.sets, split, name, hp)
+            subset = params.craft.train_subset.get(name) if split == "train" else None
+            source = benign[split].head(subset) if subset else benign[split]
+            key = fingerprint(
+                model_hash, params.sets, split, name, hp, *([subset] if subset else [])
+            )
             if _reusable(path, key):
                 log.info("%s: %s is up to date, kept", args.target, path.name)
                 crafted = load_set(path)
             else:
-                log.info(
-                    "%s: crafting %s on %d %s images", args.target, name, len(benign[split]), split
-                )
+                log.info("%s: crafting %s on %d %s images", args.target, name, len(source), split)
                 crafted = craft_set(
                     model,
-                    benign[split],
+                    source,
                     name,
                     hp,
                     batch_size=params.craft.batch_size,

@@ -111,6 +111,8 @@ def test_bad_params_raise_one_line_config_error(
         (["seed"], r"not key=value"),
         (["costs.max_inputs.dbb=100"], r"costs.max_inputs.dbb=100: expected a cost attack"),
         (["costs.max_inputs.dba=0"], r"a count >= 1"),
+        (["craft.train_subset.cww=5"], r"craft.train_subset.cww=5: expected a crafting attack"),
+        (["costs.eval_only=[dbb]"], r"costs.eval_only has 'dbb'.*did you mean 'dba'"),
         (["report.confidence=1.5"], r"report.confidence must be in \(0, 1\)"),
         (["report.fpr_levels=[0.0]"], r"report.fpr_levels must lie in"),
     ],

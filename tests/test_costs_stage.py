@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from a2d.config import PROJECT_ROOT
-from a2d.data.sets import ExampleSet, save_set
+from a2d.data.sets import ExampleSet, load_set, save_set
 
 
 def _sets(folder: Path) -> None:
@@ -62,3 +62,14 @@ def test_max_inputs_runs_the_first_inputs_and_a_full_run_replaces_them(tmp_path:
     full = pd.read_csv(tmp_path / "out/benign_eval.csv")
     assert full["index"].tolist() == list(range(6))
     assert full["cost"].tolist()[:2] == head["cost"].tolist()
+
+
+def test_eval_only_skips_the_training_pool(tmp_path: Path) -> None:
+    _sets(tmp_path / "sets")
+    pool = load_set(tmp_path / "sets/benign_eval.pt")
+    pool.split = "train"
+    save_set(pool, tmp_path / "sets")
+    result = _costs(tmp_path, "costs.eval_only=[bim]", "costs.params.mnist.bim.max_iterations=5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.csv"))
+    assert written == ["benign_eval.csv", "fgsm_eval.csv"]

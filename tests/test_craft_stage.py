@@ -24,6 +24,7 @@ CIFAR_SMOKE = [
     "craft.attacks.env1_cifar10.jsma.gamma=0.01",
     "craft.attacks.env1_cifar10.cw.steps=20",
     "craft.attacks.env1_cifar10.cw.binary_search_steps=1",
+    "craft.train_subset.cw=1",
 ]
 
 
@@ -61,6 +62,10 @@ def test_craft_stage_runs_on_cifar10_by_config_switch(data_root: Path, tmp_path:
     benign = load_set(out / "benign_eval.pt")
     assert fgsm.x.shape == (3, 3, 32, 32) and fgsm.indices.tolist() == benign.indices.tolist()
     assert sets["fgsm_eval"]["mean_linf"] == pytest.approx(0.05, abs=1e-4)  # CIFAR eps, not MNIST's
+    # craft.train_subset: C&W's training pool is its first image only, paired with the benign one
+    cw_train, pool = load_set(out / "cw_train.pt"), load_set(out / "benign_train.pt")
+    assert len(cw_train) == 1 and cw_train.indices.tolist() == pool.indices[:1].tolist()
+    assert len(load_set(out / "cw_eval.pt")) == 3
     jsma = load_set(out / "jsma_eval.pt")
     changed = (jsma.x != benign.x).reshape(3, -1).sum(1)
     assert (changed <= 2 * int(3072 * 0.01 / 2)).all()  # each channel is a feature

@@ -342,7 +342,7 @@ def test_fig6_figure_and_metrics() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["detector.k=5"], r"detector k=5 \(k of n\) exceeds the 4 attacks_d"),
+        (["detector.k=5"], r"detector k=5 \(k of n\) exceeds the 3 attacks_d"),
         (["detector.attacks=[bim,dbx]"], r"detector.attacks has 'dbx'.*did you mean 'dba'"),
         (["detector.sweeps.classifiers=[svn]"], r"did you mean 'svm'"),
         (["detector.n_neighbors=0"], r"detector.n_neighbors must be > 0"),
@@ -375,10 +375,14 @@ def test_detector_defaults_come_from_config() -> None:
     assert det.sweeps.n_neighbors == [5, 10, 25, 50, 100, 150, 200]
     assert det.sweeps.ratios == [0.5, 0.8, 1.0, 1.2, 2.0]
     assert det.sweeps.thresholds == [-1.0, -1.281552, -1.644854, -1.959964, -2.0]
-    assert det.sweeps.k == [1, 2, 3, 4] and det.sweeps.classifiers == ["knn", "svm", "dtc", "rfc"]
+    # the paper profile's detectors use BIM_d, BIM2_d, JSMA_d on CPU (DBA_d: eval split only)
+    assert det.attacks == ["bim", "bim2", "jsma"]
+    assert det.sweeps.k == [1, 2, 3] and det.sweeps.classifiers == ["knn", "svm", "dtc", "rfc"]
 
 
 SMALL = [
+    "detector.attacks=null",  # all four attacks_d (the paper profile on CPU leaves DBA_d out)
+    "detector.sweeps.k=[1,2,3,4]",
     "detector.n_neighbors=15",
     "detector.sweeps.n_neighbors=[5,15]",
     "detector.sweeps.ratios=[0.5,1.0]",
