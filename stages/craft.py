@@ -74,6 +74,8 @@ def main(args: argparse.Namespace, params: Params) -> None:
             if name == "jsma":
                 hp.setdefault("seed", params.seed)
             path = out / f"{set_name(name, split)}.pt"
+            if args.only and path.stem not in args.only:
+                continue
             subset = params.craft.train_subset.get(name) if split == "train" else None
             source = benign[split].head(subset) if subset else benign[split]
             key = fingerprint(
@@ -124,6 +126,13 @@ def cli() -> None:
     p.add_argument("--weights", required=True, help="input: the target's weights (model stage)")
     p.add_argument("--out", required=True, help="output folder of the example sets")
     p.add_argument("--metrics", required=True, help="output: success rates and distortions (JSON)")
+    p.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default=None,
+        help="craft only these sets, e.g. jsma_eval,cw_train (a manual partial run; "
+        "the metrics then list only them)",
+    )
     run("craft", main, p.parse_args())
 
 

@@ -69,3 +69,23 @@ def test_craft_stage_runs_on_cifar10_by_config_switch(data_root: Path, tmp_path:
     jsma = load_set(out / "jsma_eval.pt")
     changed = (jsma.x != benign.x).reshape(3, -1).sum(1)
     assert (changed <= 2 * int(3072 * 0.01 / 2)).all()  # each channel is a feature
+
+
+def test_only_crafts_the_named_sets(data_root: Path, tmp_path: Path) -> None:
+    out, metrics = tmp_path / "sets", tmp_path / "craft.json"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "stages.craft", "--target", "env1_mnist",
+            "--weights", str(PROJECT_ROOT / "data/models/env1_mnist.pt"),
+            "--out", str(out), "--metrics", str(metrics), "--only", "fgsm_eval",
+            "sets.n_eval=3", "sets.n_train=2", "device=cpu", "progress=false",
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "A2D_DATA_ROOT": str(data_root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.stem for p in out.glob("*.pt")) == ["benign_eval", "benign_train", "fgsm_eval"]
+    assert set(json.loads(metrics.read_text())["sets"]) == {"fgsm_eval"}
