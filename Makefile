@@ -54,9 +54,20 @@ test-fast: setup  ## unit tests only (skips the slow end-to-end run)
 
 bench: setup  ## speed benchmarks -> results/bench/*.json (needs the trained models; run on an idle machine)
 	python -m benchmarks.costs
+	python -m benchmarks.clever
 
 lint: setup  ## ruff
 	ruff check a2d stages tests benchmarks
 
 clean-venv:  ## remove the virtual environment
 	rm -rf $(VENV)
+
+.PHONY: table1 fig2 fig10
+table1: setup  ## Table 1: CLEVER scores, benign vs adversarial -> results/tables/table1.{csv,md}
+	dvc repro table1
+
+fig2: setup  ## Figure 2: CLEVER score vs JSMA_d attack time -> results/figures/fig2.{png,pdf}
+	dvc repro fig2
+
+fig10: setup  ## Figure 10: JSMA_d attack time vs iterations -> results/figures/fig10.{png,pdf}
+	dvc repro fig10

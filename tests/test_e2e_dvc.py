@@ -134,6 +134,32 @@ def test_costs_stage_separates_adversarial_from_benign(ci_repo: tuple[Path, dict
         assert metrics["auroc"]["bim-a_eval"] > bars[attack], (attack, metrics["auroc"])
 
 
+def test_clever_stage_wrote_scores_table1_and_figures(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    import pandas as pd
+
+    repo, _ = ci_repo
+    folder = repo / "results/clever/env1_mnist"
+    for kind in ("benign", "fgsm", "bim-a", "jsma", "cw"):
+        table = pd.read_csv(folder / f"{kind}_eval.csv")
+        assert len(table) == 5, (kind, table)  # ci profile: clever.n_images = 5
+        assert (table["untargeted"] > 0).all() and (table["untargeted"] <= table["llc"]).all()
+    metrics = json.loads((repo / "results/metrics/clever_env1_mnist.json").read_text())
+    assert metrics["settings"]["nb_batches"] == 5 and metrics["settings"]["batch_size"] == 8
+    untargeted = metrics["table1"]["Untarget"]
+    assert untargeted["Benign"]["paper"] == 3.5572
+    # even tiny sampling separates benign images from BIM-A ones by a wide margin
+    assert untargeted["Benign"]["ours"] > 2 * untargeted["BIM"]["ours"], untargeted
+    times = pd.read_csv(folder / "attack_time.csv")
+    assert 1 <= len(times) <= 8 and (times["seconds"] > 0).all()
+    assert times["score"].between(0.0, 0.3).all()
+    table1 = pd.read_csv(repo / "results/tables/table1.csv")
+    assert set(table1["dataset"]) == {"MNIST"} and len(table1) == 4 * 10
+    assert {"paper", "ours", "diff", "ci"} <= set(table1.columns)
+    for figure in ("fig2", "fig10"):
+        for suffix in ("png", "pdf"):
+            assert (repo / f"results/figures/{figure}.{suffix}").stat().st_size > 1000
+
+
 def test_second_repro_does_nothing(ci_repo: tuple[Path, dict[str, str]]) -> None:
     repo, env = ci_repo
     out = _sh(["dvc", "repro"], repo, env).stdout
