@@ -129,6 +129,7 @@ class CleverConfig:
     radius: float = MISSING  # R
     sampling: str = MISSING  # scaled | uniform
     cap_at_radius: bool = MISSING
+    output: str = "logits"  # logits | probabilities (the softmax outputs' margins)
     confidence: float = 0.90  # Table 1's confidence intervals
     timing: CleverTimingConfig = field(default_factory=CleverTimingConfig)
 
@@ -326,6 +327,8 @@ def _validate_clever(cfg: CleverConfig) -> None:
             f"chunk_size={cfg.chunk_size}, n_images={cfg.n_images}; expected nb_batches >= 2 "
             "(a Weibull fit needs several maxima) and the others >= 1"
         )
+    if cfg.output not in ("logits", "probabilities"):
+        raise ConfigError(f"clever.output={cfg.output!r}; expected 'logits' or 'probabilities'")
     if not cfg.radius > 0:
         raise ConfigError(f"clever.radius={cfg.radius}; expected a radius > 0")
     if not 0 < cfg.confidence < 1:

@@ -47,6 +47,7 @@ def settings_from(cfg: CleverConfig) -> CleverSettings:
         cap_at_radius=cfg.cap_at_radius,
         chunk_size=cfg.chunk_size,
         targets=tuple(cfg.targets),  # type: ignore[arg-type]
+        output=cfg.output,  # type: ignore[arg-type]
     )
 
 

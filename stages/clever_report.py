@@ -75,7 +75,7 @@ def _table1(params: Params, folder: Path, out: str) -> None:
         out,
         title=f"Table 1: CLEVER scores, mean and {cfg.confidence:.0%} CI (ci = half-width)",
         notes=[
-            f"First {cfg.n_images} images of each Env1 evaluation set; CLEVER on logits, L2, {sampling} "
+            f"First {cfg.n_images} images of each Env1 evaluation set; CLEVER on {cfg.output}, L2, {sampling} "
             "(paper: Nb = 500, Ns = 1024; see results/DEVIATIONS.md).",
             "lambda X = benign mean / X mean; Avg. lambda = benign mean / mean over all adversarial "
             "images. The paper's lambdas are recomputed from its printed means.",

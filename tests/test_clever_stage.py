@@ -34,6 +34,7 @@ from a2d.robustness.tables import (
     clever_columns,
     clever_table,
     image_seed,
+    scored_model,
     select_in_score_range,
 )
 
@@ -222,6 +223,25 @@ def test_clever_table_scores_each_image_from_its_own_stream() -> None:
         clever_table(model, example_set, settings=SETTINGS, n_images=0, seed=0)
 
 
+def test_probability_output_scores_softmax_margins() -> None:
+    model, example_set = tiny_cnn(), tiny_set()
+    settings = CleverSettings(
+        **{**SETTINGS.as_dict(), "targets": ("llc",), "output": "probabilities"}
+    )
+    frame = clever_table(model, example_set, settings=settings, n_images=2, seed=0).frame
+    probs = torch.softmax(model(example_set.x[:2]), 1)
+    expected = probs.max(1).values - probs.min(1).values
+    assert frame["llc_margin"].tolist() == pytest.approx(expected.tolist(), rel=1e-5)
+    wrapped = scored_model(model, "probabilities")
+    assert wrapped.bounds == (0.0, 1.0) and scored_model(model, "logits") is model
+    # the wrapper takes the model's mode, so scoring never leaves dropout switched on
+    assert not wrapped.training and not model.training
+    with pytest.raises(
+        ValueError, match=r"output='logprobs'; expected 'logits' or 'probabilities'"
+    ):
+        scored_model(model, "logprobs")
+
+
 def test_timed_costs_match_the_batched_attack() -> None:
     model = tiny_cnn()
     x = torch.rand(4, 1, 6, 6, generator=torch.Generator().manual_seed(2))
@@ -277,6 +297,7 @@ BAD_CLEVER = [
         r"clever.sets has 'bim', not a set kind",
     ),
     ("one batch", lambda c: c.update(nb_batches=1), r"nb_batches >= 2"),
+    ("output", lambda c: c.update(output="softmax"), r"clever.output='softmax'; expected 'logits'"),
     ("radius", lambda c: c.update(radius=0.0), r"clever.radius=0.0; expected a radius > 0"),
     ("timing attack", lambda c: c["timing"].update(attack="bmi"), r"did you mean 'bim'"),
     (
@@ -304,7 +325,13 @@ def test_paper_and_cpu_settings_compose() -> None:
     paper = compose(["clever=paper"])["clever"]
     assert (paper["nb_batches"], paper["batch_size"]) == (500, 1024)
     default = load_params().clever
-    assert (default.sampling, default.radius, default.cap_at_radius) == ("scaled", 3.0, False)
+    # the law that reproduces the paper's Table 1 (ART's clever_u on softmax outputs)
+    assert (default.output, default.sampling, default.radius, default.cap_at_radius) == (
+        "probabilities",
+        "uniform",
+        5.0,
+        True,
+    )
     assert default.nb_batches * default.batch_size < 500 * 1024
     ci = compose(["profile=ci"])["clever"]
     assert ci["nb_batches"] * ci["batch_size"] <= 64 and ci["n_images"] <= 10

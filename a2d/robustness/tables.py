@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,8 @@ from torch import nn
 from a2d.data.sets import ExampleSet
 from a2d.robustness.clever import TARGETS, Sampling, Target, clever
 from a2d.utils.progress import progress
+
+Output = Literal["logits", "probabilities"]
 
 SCORE_FIELDS = ("class", "lipschitz", "margin")
 """Per-target columns beside the score: ``<target>_class``, ``<target>_lipschitz``, ``<target>_margin``."""
@@ -40,6 +43,9 @@ class CleverSettings:
         chunk_size: points per forward pass (memory and speed only; scores are the same for
             any chunk size up to the floating-point effects of batching).
         targets: the label types scored, default all four of Table 1.
+        output: ``"logits"`` (default; CLEVER's definition and the reference code) or
+            ``"probabilities"``: the margins of the softmax outputs, what a classifier that ends
+            in a softmax layer (BL1's Keras models) hands to ART's ``clever_u``.
     """
 
     nb_batches: int
@@ -49,6 +55,7 @@ class CleverSettings:
     cap_at_radius: bool
     chunk_size: int
     targets: tuple[Target, ...] = field(default=TARGETS)
+    output: Output = "logits"
 
     def as_dict(self) -> dict[str, object]:
         """JSON-able view (fingerprints, metrics)."""
@@ -67,6 +74,34 @@ class CleverTable:
     frame: pd.DataFrame
     seconds: float
     n_fallbacks: int
+
+
+class SoftmaxOutput(nn.Module):
+    """A logits model seen through a softmax: CLEVER on probabilities instead of logits.
+
+    Keeps the wrapped model's ``bounds`` (CLEVER clips its samples to the same box) and its
+    train/eval mode.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.bounds = tuple(getattr(model, "bounds", (0.0, 1.0)))
+        # a fresh module is in training mode; CLEVER restores the wrapper's mode on exit, which
+        # would switch the wrapped model's dropout on: take the wrapped model's mode instead
+        self.train(model.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
+def scored_model(model: nn.Module, output: str) -> nn.Module:
+    """``model`` itself for logits, or wrapped in :class:`SoftmaxOutput` for probabilities."""
+    if output == "logits":
+        return model
+    if output == "probabilities":
+        return SoftmaxOutput(model)
+    raise ValueError(f"output={output!r}; expected 'logits' or 'probabilities'")
 
 
 def image_seed(seed: int, index: int) -> int:
@@ -112,6 +147,7 @@ def clever_table(
     if n_images < 1:
         raise ValueError(f"n_images={n_images}; expected at least 1")
     count = min(n_images, len(example_set))
+    model = scored_model(model, settings.output)
     crafted = (
         example_set.success
         if example_set.success is not None
