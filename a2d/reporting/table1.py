@@ -160,4 +160,9 @@ def table1_frame(
         for dataset, scores in per_dataset.items()
         for row in table1_rows(scores, dataset=dataset, targets=targets, confidence=confidence)
     ]
-    return comparison_frame(rows, keys=["dataset", "label", "column"], digits=4)
+    frame = comparison_frame(rows, keys=["dataset", "label", "column"], digits=4)
+    for column in ("n", "n_dropped"):  # counts, empty on ratio rows (not 100.0000)
+        frame[column] = pd.Series(
+            [int(v) if v == v else None for v in frame[column]], dtype=object, index=frame.index
+        )
+    return frame
