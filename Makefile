@@ -62,6 +62,7 @@ fig5: setup  ## Figure 5 (iterations of each attack_d, box plots) -> results/fig
 
 bench: setup  ## speed benchmarks -> results/bench/*.json (needs the trained models; run on an idle machine)
 	python -m benchmarks.costs
+	python -m benchmarks.clever
 
 lint: setup  ## ruff
 	ruff check a2d stages tests benchmarks
@@ -79,3 +80,12 @@ table3: setup  ## Table 3 (Z-score queries, thresholds, accuracies) -> results/t
 
 table7: setup  ## Table 7 (K, ratio, h, k, classifier sweeps; Env1 MNIST) -> results/tables/table7_env1_mnist.*
 	dvc repro detect@env1_mnist
+.PHONY: table1 fig2 fig10
+table1: setup  ## Table 1: CLEVER scores, benign vs adversarial -> results/tables/table1.{csv,md}
+	dvc repro table1
+
+fig2: setup  ## Figure 2: CLEVER score vs JSMA_d attack time -> results/figures/fig2.{png,pdf}
+	dvc repro fig2
+
+fig10: setup  ## Figure 10: JSMA_d attack time vs iterations -> results/figures/fig10.{png,pdf}
+	dvc repro fig10

@@ -146,6 +146,36 @@ class DetectorConfig:
 
 
 @dataclass
+class CleverTimingConfig:
+    """Figures 2 and 10: which examples get a JSMA_d run of their own (batch 1, timed)."""
+
+    attack: str = "jsma"  # a cost attack; its hyperparameters come from costs.params.<dataset>
+    n_examples: int = 100  # at most this many, drawn (seeded) among the examples in score_range
+    score: str = "untargeted"  # the CLEVER label type the score range applies to
+    score_range: list[float] = field(default_factory=lambda: [0.0, 0.3])
+
+
+@dataclass
+class CleverConfig:
+    """CLEVER robustness (Table 1, Figures 2 and 10): images, sampling (Nb, Ns, R) and timing."""
+
+    n_images: int = 100  # the first n images of each evaluation set
+    sets: list[str] = field(default_factory=lambda: ["benign", "fgsm", "bim-a", "jsma", "cw"])
+    targets: list[str] = field(
+        default_factory=lambda: ["untargeted", "target2", "target5", "llc"]
+    )
+    nb_batches: int = MISSING  # Nb
+    batch_size: int = MISSING  # Ns
+    chunk_size: int = MISSING  # points per forward pass (speed and memory only)
+    radius: float = MISSING  # R
+    sampling: str = MISSING  # scaled | uniform
+    cap_at_radius: bool = MISSING
+    output: str = "logits"  # logits | probabilities (the softmax outputs' margins)
+    confidence: float = 0.90  # Table 1's confidence intervals
+    timing: CleverTimingConfig = field(default_factory=CleverTimingConfig)
+
+
+@dataclass
 class Params:
     """The whole of ``params.yaml``."""
 
@@ -162,6 +192,7 @@ class Params:
     costs: CostsConfig = field(default_factory=CostsConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    clever: CleverConfig = field(default_factory=CleverConfig)
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -263,6 +294,7 @@ def validate(params: Params) -> None:
             )
     _validate_attacks(params)
     _validate_detector(params)
+    _validate_clever(params.clever)
 
 
 def _validate_attacks(params: Params) -> None:
@@ -398,6 +430,60 @@ def check_neighbours(params: Params) -> None:
                 f"(sets.n_train={n_train}, ratios {det.sweeps.ratios}); lower it or raise "
                 "sets.n_train"
             )
+
+
+def _validate_clever(cfg: CleverConfig) -> None:
+    from a2d.attacks import CRAFT_ATTACKS
+    from a2d.costs import COST_ATTACKS
+    from a2d.robustness import TARGETS
+
+    kinds = ["benign", *CRAFT_ATTACKS]
+    for kind in cfg.sets:
+        if kind not in kinds:
+            raise ConfigError(
+                f"clever.sets has {kind!r}, not a set kind{_suggest(kind, kinds)}; valid: {', '.join(kinds)}"
+            )
+    for name in cfg.targets:
+        if name not in TARGETS:
+            raise ConfigError(
+                f"clever.targets has {name!r}{_suggest(name, list(TARGETS))}; valid: {', '.join(TARGETS)}"
+            )
+    if not cfg.targets or not cfg.sets:
+        raise ConfigError("clever.targets and clever.sets must not be empty")
+    if "benign" not in cfg.sets:
+        raise ConfigError(
+            f"clever.sets={cfg.sets} has no 'benign'; Table 1's ratios need the benign images"
+        )
+    if cfg.sampling not in ("scaled", "uniform"):
+        raise ConfigError(f"clever.sampling={cfg.sampling!r}; expected 'scaled' or 'uniform'")
+    if cfg.nb_batches < 2 or cfg.batch_size < 1 or cfg.chunk_size < 1 or cfg.n_images < 1:
+        raise ConfigError(
+            f"clever.nb_batches={cfg.nb_batches}, batch_size={cfg.batch_size}, "
+            f"chunk_size={cfg.chunk_size}, n_images={cfg.n_images}; expected nb_batches >= 2 "
+            "(a Weibull fit needs several maxima) and the others >= 1"
+        )
+    if cfg.output not in ("logits", "probabilities"):
+        raise ConfigError(f"clever.output={cfg.output!r}; expected 'logits' or 'probabilities'")
+    if not cfg.radius > 0:
+        raise ConfigError(f"clever.radius={cfg.radius}; expected a radius > 0")
+    if not 0 < cfg.confidence < 1:
+        raise ConfigError(f"clever.confidence={cfg.confidence}; expected a level in (0, 1), e.g. 0.9")
+    timing = cfg.timing
+    if timing.attack not in COST_ATTACKS:
+        raise ConfigError(
+            f"clever.timing.attack={timing.attack!r} is not a cost attack"
+            f"{_suggest(timing.attack, list(COST_ATTACKS))}; valid: {', '.join(sorted(COST_ATTACKS))}"
+        )
+    if timing.score not in cfg.targets:
+        raise ConfigError(
+            f"clever.timing.score={timing.score!r} is not one of clever.targets {cfg.targets}"
+        )
+    low_high = timing.score_range
+    if len(low_high) != 2 or not low_high[0] < low_high[1] or timing.n_examples < 1:
+        raise ConfigError(
+            f"clever.timing.score_range={low_high}, n_examples={timing.n_examples}; "
+            "expected [low, high] with low < high and n_examples >= 1"
+        )
 
 
 def model_config(params: Params, target: str) -> ModelConfig:

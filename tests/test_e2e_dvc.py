@@ -182,6 +182,30 @@ def test_detect_stage_wrote_fig6_table3_table7(ci_repo: tuple[Path, dict[str, st
     table7 = pd.read_csv(repo / "results/tables/table7_env1_mnist.csv")
     assert set(table7["parameter"]) == {"K", "ratio", "h", "k", "classifier"}
     assert set(table7.loc[table7["parameter"] == "K", "value"].astype(int)) == {5, 10, 15, 25, 50}
+def test_clever_stage_wrote_scores_table1_and_figures(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    import pandas as pd
+
+    repo, _ = ci_repo
+    folder = repo / "results/clever/env1_mnist"
+    for kind in ("benign", "fgsm", "bim-a", "jsma", "cw"):
+        table = pd.read_csv(folder / f"{kind}_eval.csv")
+        assert len(table) == 5, (kind, table)  # ci profile: clever.n_images = 5
+        assert (table["untargeted"] > 0).all() and (table["untargeted"] <= table["llc"]).all()
+    metrics = json.loads((repo / "results/metrics/clever_env1_mnist.json").read_text())
+    assert metrics["settings"]["nb_batches"] == 5 and metrics["settings"]["batch_size"] == 8
+    untargeted = metrics["table1"]["Untarget"]
+    assert untargeted["Benign"]["paper"] == 3.5572
+    # even tiny sampling separates benign images from BIM-A ones by a wide margin
+    assert untargeted["Benign"]["ours"] > 2 * untargeted["BIM"]["ours"], untargeted
+    times = pd.read_csv(folder / "attack_time.csv")
+    assert 1 <= len(times) <= 8 and (times["seconds"] > 0).all()
+    assert times["score"].between(0.0, 0.3).all()
+    table1 = pd.read_csv(repo / "results/tables/table1.csv")
+    assert set(table1["dataset"]) == {"MNIST"} and len(table1) == 4 * 10
+    assert {"paper", "ours", "diff", "ci"} <= set(table1.columns)
+    for figure in ("fig2", "fig10"):
+        for suffix in ("png", "pdf"):
+            assert (repo / f"results/figures/{figure}.{suffix}").stat().st_size > 1000
 
 
 def test_second_repro_does_nothing(ci_repo: tuple[Path, dict[str, str]]) -> None:

@@ -1,0 +1,116 @@
+"""Stages `table1`, `fig2`, `fig10`: the paper's CLEVER artefacts from the `clever` stage's tables.
+
+    python -m stages.clever_report --artefact table1 --clever results/clever --out results/tables/table1
+    python -m stages.clever_report --artefact fig2 --clever results/clever --out results/figures/fig2
+    python -m stages.clever_report --artefact fig10 --clever results/clever --out results/figures/fig10
+
+Reads ``<clever>/<target>/`` for every target in ``craft.targets`` (one block or panel per
+dataset) and writes the table (CSV + Markdown, paper beside ours) or figure (PNG + PDF).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from a2d.config import Params, model_config
+from a2d.data.sets import set_name
+from a2d.errors import DataError
+from a2d.reporting import save_figure, write_table
+from a2d.reporting.attack_time import score_vs_time, time_vs_iterations
+from a2d.reporting.table1 import table1_frame
+from stages._cli import parser, run
+from stages.clever import TIMING_FILE
+
+log = logging.getLogger("a2d.stages.clever_report")
+
+ARTEFACTS = ("table1", "fig2", "fig10")
+
+
+def _read(path: Path, target: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(
+            f"no CLEVER output '{path}'; run the clever stage first (`dvc repro clever@{target}`)"
+        )
+    return pd.read_csv(path)
+
+
+def _datasets(params: Params) -> dict[str, str]:
+    """dataset -> target, for the targets the clever stage runs on (craft.targets)."""
+    chosen: dict[str, str] = {}
+    for target in params.craft.targets:
+        dataset = model_config(params, target).dataset
+        if dataset in chosen:
+            log.warning(
+                "%s and %s share dataset %s; reporting %s",
+                chosen[dataset],
+                target,
+                dataset,
+                chosen[dataset],
+            )
+            continue
+        chosen[dataset] = target
+    return chosen
+
+
+def _table1(params: Params, folder: Path, out: str) -> None:
+    cfg = params.clever
+    per_dataset = {
+        dataset: {
+            kind: _read(folder / target / f"{set_name(kind, 'eval')}.csv", target)
+            for kind in cfg.sets
+        }
+        for dataset, target in _datasets(params).items()
+    }
+    frame = table1_frame(per_dataset, targets=cfg.targets, confidence=cfg.confidence)
+    sampling = (
+        f"Nb = {cfg.nb_batches}, Ns = {cfg.batch_size}, R = {cfg.radius}, sampling "
+        f"'{cfg.sampling}', {'capped at R' if cfg.cap_at_radius else 'uncapped'}"
+    )
+    write_table(
+        frame,
+        out,
+        title=f"Table 1: CLEVER scores, mean and {cfg.confidence:.0%} CI (ci = half-width)",
+        notes=[
+            f"First {cfg.n_images} images of each Env1 evaluation set; CLEVER on {cfg.output}, L2, {sampling} "
+            "(paper: Nb = 500, Ns = 1024; see results/DEVIATIONS.md).",
+            "lambda X = benign mean / X mean; Avg. lambda = benign mean / mean over all adversarial "
+            "images. The paper's lambdas are recomputed from its printed means.",
+            "Failed adversarials are kept (Env1 protocol); per-image scores in results/clever/.",
+        ],
+    )
+
+
+def _figure(params: Params, folder: Path, out: str, artefact: str) -> None:
+    panels = {
+        dataset: _read(folder / target / f"{TIMING_FILE}.csv", target)
+        for dataset, target in _datasets(params).items()
+    }
+    plot = score_vs_time if artefact == "fig2" else time_vs_iterations
+    save_figure(plot(panels), out)
+
+
+def main(args: argparse.Namespace, params: Params) -> None:
+    folder = Path(args.clever)
+    if args.artefact == "table1":
+        _table1(params, folder, args.out)
+    else:
+        _figure(params, folder, args.out, args.artefact)
+    log.info("%s written to %s", args.artefact, args.out)
+
+
+def cli() -> None:
+    p = parser("clever_report", __doc__.splitlines()[0])
+    p.add_argument("--artefact", required=True, choices=ARTEFACTS, help="which artefact to write")
+    p.add_argument(
+        "--clever", required=True, help="input: the clever stage's folder (results/clever)"
+    )
+    p.add_argument("--out", required=True, help="output path without suffix")
+    run("clever_report", main, p.parse_args())
+
+
+if __name__ == "__main__":
+    cli()
