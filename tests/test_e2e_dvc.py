@@ -134,6 +134,17 @@ def test_costs_stage_separates_adversarial_from_benign(ci_repo: tuple[Path, dict
         assert metrics["auroc"]["bim-a_eval"] > bars[attack], (attack, metrics["auroc"])
 
 
+def test_baselines_stage_scores_every_attack(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    repo, _ = ci_repo
+    metrics = json.loads((repo / "results/metrics/baselines_env1_mnist.json").read_text())
+    assert set(metrics) == {"target", "bl1", "bl2"} and metrics["target"] == "env1_mnist"
+    for baseline in ("bl1", "bl2"):
+        assert set(metrics[baseline]) == {"fgsm", "bim-a", "jsma", "cw"}, metrics[baseline]
+        for attack, score in metrics[baseline].items():
+            assert set(score) == {"auroc", "auroc_heldout", "n"} and score["n"] == 40, score
+            assert 0 <= score["auroc"] <= 1 and 0 <= score["auroc_heldout"] <= 1, (attack, score)
+
+
 def test_second_repro_does_nothing(ci_repo: tuple[Path, dict[str, str]]) -> None:
     repo, env = ci_repo
     out = _sh(["dvc", "repro"], repo, env).stdout
@@ -148,3 +159,4 @@ def test_metrics_are_visible_to_dvc(ci_repo: tuple[Path, dict[str, str]]) -> Non
     shown = json.loads(_sh(["dvc", "metrics", "show", "--json"], repo, env).stdout)
     flat = json.dumps(shown)
     assert "test_accuracy" in flat and "model_env1_mnist.json" in flat
+    assert "baselines_env1_mnist.json" in flat and "auroc_heldout" in flat
