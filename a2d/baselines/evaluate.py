@@ -68,24 +68,11 @@ def evaluate_baselines(
     settings = dict(mc_passes=mc_passes, mc_batch_size=mc_batch_size, k=k, minibatch=minibatch)
     evaluation = _features(model, eval_sets, kde, "eval", noise=noise, seed=seed, **settings)
     attacks = sorted(evaluation["bl1"])
-    pooled = [a for a in attacks if train_sets and a in train_sets and len(train_sets[a])]
-    training = (
-        _features(
-            model,
-            {kind: train_sets[kind] for kind in ("benign", *pooled)},
-            kde,
-            "train",
-            noise=noise,
-            seed=seed,
-            **settings,
-        )
-        if train_sets and pooled
-        else {"bl1": {}, "bl2": {}}
-    )
-    for attack in sorted(set(attacks) - set(pooled)):
-        log.warning(
-            "%s has no training pool: held-out AUROC on halves of the evaluation set", attack
-        )
+    pooled = _pooled(train_sets, attacks)
+    training: Features = {"bl1": {}, "bl2": {}}
+    if train_sets and pooled:
+        pool = {kind: train_sets[kind] for kind in ("benign", *pooled)}
+        training = _features(model, pool, kde, "train", noise=noise, seed=seed, **settings)
     scores: dict[str, dict[str, BaselineScore]] = {"bl1": {}, "bl2": {}}
     for attack in attacks:
         for baseline, own, heldout, own_kwargs in (
@@ -98,6 +85,17 @@ def evaluate_baselines(
                 auroc=own(sets, **own_kwargs), auroc_heldout=heldout(train, test), n=len(sets)
             )
     return scores
+
+
+def _pooled(train_sets: Mapping[str, ExampleSet] | None, attacks: list[str]) -> list[str]:
+    """The attacks that have a non-empty training pool (and a benign one to pair with)."""
+    sizes = {kind: len(example_set) for kind, example_set in (train_sets or {}).items()}
+    pooled = [a for a in attacks if sizes.get("benign", 0) and sizes.get(a, 0)]
+    for attack in sorted(set(attacks) - set(pooled)):
+        log.warning(
+            "%s has no training pool: held-out AUROC on halves of the evaluation set", attack
+        )
+    return pooled
 
 
 def _features(

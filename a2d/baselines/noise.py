@@ -21,7 +21,7 @@ from torch import Tensor
 
 NoiseRule = float | Literal["flip"]
 
-FLIP = "flip"
+FLIP: Literal["flip"] = "flip"
 
 
 def check_noise_rule(rule: object, *, what: str = "noise rule") -> NoiseRule:
@@ -70,7 +70,7 @@ def noisy_samples(
         )
     rule = check_noise_rule(rule)
     low, high = bounds
-    if rule == FLIP:
+    if isinstance(rule, str):
         return _flip(benign, adversarial, rng, high=high, threshold=low + 0.99 * (high - low))
     noise = rng.normal(0.0, rule, size=tuple(benign.shape)).astype(np.float32)
     return (benign + torch.from_numpy(noise)).clamp_(low, high)

@@ -26,6 +26,9 @@ class ClassifierWrapper(nn.Module):
     (Env2) must be converted by the caller with :attr:`std`.
     """
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(
         self,
         net: nn.Module,
