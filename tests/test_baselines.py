@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -477,3 +478,31 @@ def test_stage_user_errors_are_one_line(tmp_path: Path, case: str, setup, messag
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("a2d baselines: error: ") and re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+def test_stage_writes_the_table2_metrics_shape(tmp_path: Path, data_root: Path) -> None:
+    """The exact JSON the Table 2 renderer reads: target, then per baseline and attack 3 keys."""
+    sets = _write_sets(tmp_path, 40)
+    for kind in ("benign", "fgsm"):  # a training pool with other source images
+        save_set(
+            ExampleSet(
+                x=torch.rand(40, 1, 28, 28),
+                indices=torch.arange(40, 80),
+                labels=torch.zeros(40, dtype=torch.long),
+                kind=kind,
+                split="train",
+            ),
+            sets,
+        )
+    overrides = ("baselines.bl2.block_size=10", "models.env1_mnist.train.train_subset=2000")
+    result = _stage(tmp_path, sets, *overrides)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert set(metrics) == {"target", "bl1", "bl2"} and metrics["target"] == "env1_mnist"
+    for baseline in ("bl1", "bl2"):
+        assert set(metrics[baseline]) == {"fgsm"}
+        score = metrics[baseline]["fgsm"]
+        assert set(score) == {"auroc", "auroc_heldout", "n"} and score["n"] == 40
+        assert 0 <= score["auroc"] <= 1 and 0 <= score["auroc_heldout"] <= 1
