@@ -222,8 +222,8 @@ def test_lid_auroc_separates_shifted_features() -> None:
 
 def test_paper_noise_scales_are_in_config() -> None:
     noise = load_params().baselines.noise
-    assert noise["mnist"] == {"fgsm": 0.31, "bim-a": 0.128, "jsma": "flip", "cw": "flip"}
-    assert noise["cifar10"] == {"fgsm": 0.05, "bim-a": 0.009, "jsma": "flip", "cw": "flip"}
+    assert noise["mnist"] == {"fgsm": 0.31, "bim-a": 0.128, "jsma": "flip", "cw": "l2"}
+    assert noise["cifar10"] == {"fgsm": 0.05, "bim-a": 0.009, "jsma": "flip", "cw": "l2"}
 
 
 def test_gaussian_noise_has_the_configured_scale_and_stays_in_the_box() -> None:
@@ -244,6 +244,18 @@ def test_flip_sets_as_many_pixels_to_one_as_the_attack_changed() -> None:
     flipped = (noisy != benign).view(3, -1).sum(1).tolist()
     assert 1 <= flipped[0] <= 4 and flipped[1] == 1 and flipped[2] == 0  # drawn with replacement
     assert set(noisy.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_l2_rule_matches_the_adversarial_mean_l2() -> None:
+    generator = torch.Generator().manual_seed(0)
+    benign = torch.rand(30, 1, 28, 28, generator=generator) * (
+        torch.rand(30, 1, 28, 28, generator=generator) > 0.8
+    )
+    adversarial = (benign + 0.02 * torch.randn(30, 1, 28, 28, generator=generator)).clamp(0, 1)
+    noisy = noisy_samples(benign, adversarial, "l2", rng=noise_rng(0, "cw_eval"))
+    target = (adversarial - benign).flatten(1).norm(dim=1).mean().item()
+    assert (noisy - benign).flatten(1).norm(dim=1).mean().item() == pytest.approx(target, rel=1e-4)
+    assert noisy.min() >= 0 and noisy.max() <= 1
 
 
 def test_noise_is_reproducible_per_set_name() -> None:
@@ -293,7 +305,7 @@ BAD_CALLS = [
         "negative std",
         lambda: check_noise_rule(-0.1),
         ValueError,
-        r"positive Gaussian std .* or 'flip' .*, got -0.1",
+        r"positive Gaussian std .*, 'flip' .* or 'l2' .*, got -0.1",
     ),
     (
         "unpaired noise",

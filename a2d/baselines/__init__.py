@@ -23,10 +23,18 @@ from a2d.baselines.kd_bu import (
     mc_dropout_uncertainty,
 )
 from a2d.baselines.lid import block_split, lid_auroc, lid_auroc_heldout, lid_features, mle_lid
-from a2d.baselines.noise import FLIP, NoiseRule, check_noise_rule, noise_rng, noisy_samples
+from a2d.baselines.noise import (
+    FLIP,
+    MATCH_L2,
+    NoiseRule,
+    check_noise_rule,
+    noise_rng,
+    noisy_samples,
+)
 
 __all__ = [
     "FLIP",
+    "MATCH_L2",
     "PAPER_BANDWIDTHS",
     "BaselineScore",
     "ClassKernelDensity",
