@@ -13,9 +13,8 @@ import logging
 import time
 from pathlib import Path
 
-import torch
-
 from a2d.baselines import evaluate_baselines, fit_class_kde
+from a2d.baselines.evaluate import paired_rows
 from a2d.baselines.lid import block_split_rows
 from a2d.baselines.noise import NoiseRule
 from a2d.config import Params, model_config
@@ -63,11 +62,10 @@ def _check_sets(sets: dict[str, ExampleSet], block_size: int) -> None:
     """User-fixable problems with the sets, as one-line errors before any work is done."""
     benign = sets["benign"]
     for example_set in sets.values():
-        if not torch.equal(example_set.indices, benign.indices):
-            raise DataError(
-                f"{example_set.name} is not paired with {benign.name} (different source "
-                "indices); re-run the craft stage so both come from the same selection"
-            )
+        try:
+            paired_rows(benign, example_set)
+        except ValueError as exc:
+            raise DataError(f"{exc} (re-run the craft stage)") from None
     if benign.split == "eval":
         try:
             block_split_rows(len(benign), block_size)

@@ -297,6 +297,31 @@ def test_evaluate_baselines_reports_both_aurocs_per_attack() -> None:
     assert again["bl1"]["fgsm"]["auroc"] == scores["bl1"]["fgsm"]["auroc"]  # seeded end to end
 
 
+def test_an_attack_crafted_on_part_of_the_pool_is_paired_with_those_images() -> None:
+    """A smaller training pool for one attack (craft.train_subset) uses its own benign sources."""
+    model = tiny_model()
+    kde = fit_class_kde(model, torch.rand(60, 1, 4, 4), torch.arange(60) % 3, bandwidth=1.0)
+    pool = _sets(model, 40, "train", 1)
+    small = pool["fgsm"]
+    pool["cw"] = ExampleSet(
+        x=small.x[:20].flip(0),
+        indices=small.indices[:20].flip(0),
+        labels=small.labels[:20],
+        kind="cw",
+        split="train",
+    )
+    evaluation = _sets(model, 40, "eval", 0)
+    evaluation["cw"] = ExampleSet(**{**vars(evaluation["fgsm"]), "kind": "cw"})
+    settings = dict(
+        noise={"fgsm": 0.05, "cw": "l2"}, seed=0, mc_passes=5, k=5, minibatch=20, block_size=10
+    )
+    scores = evaluate_baselines(model, evaluation, pool, kde, **settings)
+    assert scores["bl1"]["cw"]["n"] == 40 and 0 <= scores["bl2"]["cw"]["auroc_heldout"] <= 1
+    with pytest.raises(ValueError, match=r"cw_train is not paired with benign_train: 20 source"):
+        pool["cw"].indices = pool["cw"].indices + 1000
+        evaluate_baselines(model, evaluation, pool, kde, **settings)
+
+
 # --- one-line errors for bad input ------------------------------------------------------------
 
 
@@ -435,11 +460,11 @@ def _stage(tmp_path: Path, sets: Path, *overrides: str) -> subprocess.CompletedP
     )
 
 
-def _write_sets(folder: Path, n: int, *, shuffle_fgsm: bool = False) -> Path:
+def _write_sets(folder: Path, n: int, *, foreign_fgsm: bool = False) -> Path:
     x = torch.rand(n, 1, 28, 28)
     indices = torch.arange(n)
     for kind in ("benign", "fgsm"):
-        order = indices.flip(0) if kind == "fgsm" and shuffle_fgsm else indices
+        order = indices + 1000 if kind == "fgsm" and foreign_fgsm else indices
         save_set(
             ExampleSet(
                 x=x, indices=order, labels=torch.zeros(n, dtype=torch.long), kind=kind, split="eval"
@@ -469,8 +494,8 @@ STAGE_ERRORS = [
     ),
     (
         "unpaired sets",
-        lambda p: (_write_sets(p, 40, shuffle_fgsm=True), ("baselines.bl2.block_size=10",)),
-        r"fgsm_eval is not paired with benign_eval",
+        lambda p: (_write_sets(p, 40, foreign_fgsm=True), ("baselines.bl2.block_size=10",)),
+        r"fgsm_eval is not paired with benign_eval: 40 source indices \(first 1000\) are not in it",
     ),
     (
         "no noise rule",

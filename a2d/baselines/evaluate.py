@@ -111,7 +111,12 @@ def _features(
     k: int,
     minibatch: int,
 ) -> Features:
-    """BL1 and BL2 features of the benign set, and of each attack's noisy and adversarial sets."""
+    """BL1 and BL2 features of each attack's benign sources, noisy twins and adversarial examples.
+
+    Attacks crafted on the same benign images (usually all of them) share the normal features;
+    an attack crafted on a subset of the pool (e.g. a smaller C&W training pool) is paired with
+    just those benign images, in the same order.
+    """
     if "benign" not in sets:
         raise ValueError(f"the {split} sets need a 'benign' set, got {sorted(sets)}")
     benign = sets["benign"]
@@ -121,31 +126,69 @@ def _features(
         raise ValueError(
             f"no noise rule for {', '.join(missing)}; give each attack a Gaussian std or 'flip'"
         )
+    groups: dict[tuple[int, ...], list[str]] = {}
     for attack in attacks:
-        _check_paired(benign, sets[attack])
+        groups.setdefault(tuple(paired_rows(benign, sets[attack]).tolist()), []).append(attack)
     started = time.perf_counter()
-    noisy = {
-        a: noisy_samples(benign.x, sets[a].x, noise[a], rng=noise_rng(seed, f"{a}_{split}"))
-        for a in attacks
-    }
+    features: Features = {"bl1": {}, "bl2": {}}
+    for rows, group in groups.items():
+        normal = benign.x[list(rows)]
+        settings = dict(mc_passes=mc_passes, mc_batch_size=mc_batch_size, k=k, minibatch=minibatch)
+        adversarial = {a: sets[a].x for a in group}
+        noisy = {
+            a: noisy_samples(normal, adversarial[a], noise[a], rng=noise_rng(seed, f"{a}_{split}"))
+            for a in group
+        }
+        for baseline, per_attack in _group_features(
+            model, kde, normal, noisy, adversarial, seed=seed, **settings
+        ).items():
+            features[baseline].update(per_attack)
+    log.info("%s features of %s: %.0f s", split, ", ".join(attacks), time.perf_counter() - started)
+    return features
+
+
+def _group_features(
+    model: ClassifierWrapper,
+    kde: ClassKernelDensity,
+    normal: torch.Tensor,
+    noisy: Mapping[str, torch.Tensor],
+    adversarial: Mapping[str, torch.Tensor],
+    *,
+    seed: int,
+    mc_passes: int,
+    mc_batch_size: int,
+    k: int,
+    minibatch: int,
+) -> Features:
+    """[KD, BU] (BL1) and per-layer LIDs (BL2) of one set of normal inputs and their versions."""
 
     def kd_bu(x: torch.Tensor) -> np.ndarray:
         return kd_bu_features(model, kde, x, passes=mc_passes, seed=seed, batch_size=mc_batch_size)
 
-    normal = kd_bu(benign.x)
-    bl1 = {a: DetectionSets(normal, kd_bu(noisy[a]), kd_bu(sets[a].x)) for a in attacks}
-    queries = {
-        f"{a}/{what}": x for a in attacks for what, x in (("noisy", noisy[a]), ("adv", sets[a].x))
+    normal_kd_bu = kd_bu(normal)
+    bl1 = {
+        a: DetectionSets(normal_kd_bu, kd_bu(noisy[a]), kd_bu(adversarial[a])) for a in adversarial
     }
-    lids = lid_features(model, benign.x, queries, k=k, minibatch=minibatch)
-    bl2 = {a: DetectionSets(lids["normal"], lids[f"{a}/noisy"], lids[f"{a}/adv"]) for a in attacks}
-    log.info("%s features of %s: %.0f s", split, ", ".join(attacks), time.perf_counter() - started)
+    queries = {f"{a}/noisy": x for a, x in noisy.items()}
+    queries.update({f"{a}/adv": x for a, x in adversarial.items()})
+    lids = lid_features(model, normal, queries, k=k, minibatch=minibatch)
+    bl2 = {
+        a: DetectionSets(lids["normal"], lids[f"{a}/noisy"], lids[f"{a}/adv"]) for a in adversarial
+    }
     return {"bl1": bl1, "bl2": bl2}
 
 
-def _check_paired(benign: ExampleSet, other: ExampleSet) -> None:
-    if not torch.equal(benign.indices, other.indices):
+def paired_rows(benign: ExampleSet, other: ExampleSet) -> torch.Tensor:
+    """The rows of ``benign`` that ``other`` was crafted from, in ``other``'s order.
+
+    Raises:
+        ValueError: ``other`` has a source index that ``benign`` does not hold.
+    """
+    position = {int(index): row for row, index in enumerate(benign.indices.tolist())}
+    unknown = [int(i) for i in other.indices.tolist() if int(i) not in position]
+    if unknown:
         raise ValueError(
-            f"{other.name} is not paired with {benign.name} (different source indices); "
-            "re-craft it from that benign set"
+            f"{other.name} is not paired with {benign.name}: {len(unknown)} source indices "
+            f"(first {unknown[0]}) are not in it; re-craft it from that benign set"
         )
+    return torch.tensor([position[int(i)] for i in other.indices.tolist()], dtype=torch.long)
