@@ -176,6 +176,35 @@ class CleverConfig:
 
 
 @dataclass
+class KDBUConfig:
+    """BL1 (kernel density + Bayesian uncertainty): dropout passes, batch size, bandwidth per dataset."""
+
+    mc_passes: int = 50
+    batch_size: int = 256
+    bandwidth: dict[str, float] = field(default_factory=dict)  # dataset -> kernel width
+
+
+@dataclass
+class LIDConfig:
+    """BL2 (LID): neighbours, reference minibatch, block size of the 80/20 split."""
+
+    k: int = 20
+    minibatch: int = 100
+    block_size: int = 100
+
+
+@dataclass
+class BaselinesConfig:
+    """Table 2's detection baselines on the crafted sets (BL1, BL2) and their noisy negatives."""
+
+    bl1: KDBUConfig = field(default_factory=KDBUConfig)
+    bl2: LIDConfig = field(default_factory=LIDConfig)
+    noise: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # dataset -> crafting attack -> Gaussian std or "flip"
+
+
+@dataclass
 class Params:
     """The whole of ``params.yaml``."""
 
@@ -193,6 +222,7 @@ class Params:
     report: ReportConfig = field(default_factory=ReportConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     clever: CleverConfig = field(default_factory=CleverConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -353,6 +383,7 @@ def _validate_attacks(params: Params) -> None:
                 f"({', '.join(sorted(COST_ATTACKS))}) and a count >= 1"
             )
     _validate_report(params.report)
+    _validate_baselines(params)
     if params.sets.n_eval < 1 or params.sets.n_train < 0:
         raise ConfigError(
             f"sets.n_eval must be >= 1 and sets.n_train >= 0, got {params.sets.n_eval}, {params.sets.n_train}"
@@ -484,6 +515,39 @@ def _validate_clever(cfg: CleverConfig) -> None:
             f"clever.timing.score_range={low_high}, n_examples={timing.n_examples}; "
             "expected [low, high] with low < high and n_examples >= 1"
         )
+def _validate_baselines(params: Params) -> None:
+    from a2d.attacks import CRAFT_ATTACKS
+    from a2d.baselines.noise import check_noise_rule
+
+    bl1, bl2 = params.baselines.bl1, params.baselines.bl2
+    least = {
+        "bl1.mc_passes": (bl1.mc_passes, 2),
+        "bl1.batch_size": (bl1.batch_size, 1),
+        "bl2.k": (bl2.k, 1),
+        "bl2.minibatch": (bl2.minibatch, 2),
+        "bl2.block_size": (bl2.block_size, 1),
+    }
+    for key, (value, minimum) in least.items():
+        if value < minimum:
+            raise ConfigError(f"baselines.{key} must be >= {minimum}, got {value}")
+    for dataset, width in bl1.bandwidth.items():
+        if not width > 0:
+            raise ConfigError(f"baselines.bl1.bandwidth.{dataset} must be > 0, got {width}")
+    for dataset, rules in params.baselines.noise.items():
+        if dataset not in params.datasets:
+            raise ConfigError(
+                f"baselines.noise.{dataset} is not a dataset{_suggest(dataset, list(params.datasets))}"
+            )
+        for name, rule in rules.items():
+            if name not in CRAFT_ATTACKS:
+                raise ConfigError(
+                    f"baselines.noise.{dataset}.{name} is not a crafting attack"
+                    f"{_suggest(name, list(CRAFT_ATTACKS))}; valid: {', '.join(sorted(CRAFT_ATTACKS))}"
+                )
+            try:
+                check_noise_rule(rule, what=f"baselines.noise.{dataset}.{name}")
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
 
 
 def model_config(params: Params, target: str) -> ModelConfig:

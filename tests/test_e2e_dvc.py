@@ -152,6 +152,8 @@ def test_table2_and_fig5_are_rendered(ci_repo: tuple[Path, dict[str, str]]) -> N
     a2d_rows = table[table["detector"].str.endswith("_d")]
     assert len(a2d_rows) == 16  # 4 crafting attacks x 4 attacks_d, Env1 MNIST
     assert a2d_rows["paper"].notna().all(), "every A2D cell has the paper's value beside it"
+    baselines = table[table["detector"].isin(["BL1", "BL2"])]
+    assert len(baselines) == 8 and baselines["auroc_heldout"].notna().all()
     assert (a2d_rows["diff"] - (a2d_rows["ours"] - a2d_rows["paper"])).abs().max() < 1e-3
     assert "| env1 | mnist | FGSM |" in (repo / "results/tables/table2.md").read_text()
     for suffix, magic in ((".png", b"\x89PNG"), (".pdf", b"%PDF")):
@@ -208,6 +210,17 @@ def test_clever_stage_wrote_scores_table1_and_figures(ci_repo: tuple[Path, dict[
             assert (repo / f"results/figures/{figure}.{suffix}").stat().st_size > 1000
 
 
+def test_baselines_stage_scores_every_attack(ci_repo: tuple[Path, dict[str, str]]) -> None:
+    repo, _ = ci_repo
+    metrics = json.loads((repo / "results/baselines/env1_mnist.json").read_text())
+    assert set(metrics) == {"target", "bl1", "bl2"} and metrics["target"] == "env1_mnist"
+    for baseline in ("bl1", "bl2"):
+        assert set(metrics[baseline]) == {"fgsm", "bim-a", "jsma", "cw"}, metrics[baseline]
+        for attack, score in metrics[baseline].items():
+            assert set(score) == {"auroc", "auroc_heldout", "n"} and score["n"] == 40, score
+            assert 0 <= score["auroc"] <= 1 and 0 <= score["auroc_heldout"] <= 1, (attack, score)
+
+
 def test_second_repro_does_nothing(ci_repo: tuple[Path, dict[str, str]]) -> None:
     repo, env = ci_repo
     out = _sh(["dvc", "repro"], repo, env).stdout
@@ -223,3 +236,4 @@ def test_metrics_are_visible_to_dvc(ci_repo: tuple[Path, dict[str, str]]) -> Non
     flat = json.dumps(shown)
     assert "test_accuracy" in flat and "model_env1_mnist.json" in flat
     assert "knn_average_accuracy" in flat and "detect_env1_mnist.json" in flat
+    assert "baselines/env1_mnist.json" in flat and "auroc_heldout" in flat

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from a2d.models.layered import LayeredNet, Step, flatten
+
 
 def keras_init(module: nn.Module) -> None:
     """Glorot-uniform weights and zero biases, as Keras initialises Dense and Conv2D layers."""
@@ -25,11 +27,14 @@ def keras_init(module: nn.Module) -> None:
                 nn.init.zeros_(layer.bias)
 
 
-class Env1MnistCNN(nn.Module):
+class Env1MnistCNN(LayeredNet):
     """BL1's MNIST CNN (the paper calls it "LeNet"): two 3x3 valid convs, pool, two dense layers.
 
-    Input: (N, 1, 28, 28) in [0, 1]. Output: (N, 10) logits.
+    Input: (N, 1, 28, 28) in [0, 1]. Output: (N, 10) logits. :meth:`steps` lists Keras' 11
+    layers before the softmax (BL2 adds the softmax and the input: 13 LID features).
     """
+
+    last_hidden = "dense1_relu"
 
     def __init__(self) -> None:
         super().__init__()
@@ -46,9 +51,21 @@ class Env1MnistCNN(nn.Module):
         self.logits = nn.Linear(128, 10)
         keras_init(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = torch.relu(self.dense1(torch.flatten(self.features(x), 1)))
-        return self.logits(self.dropout(hidden))
+    def steps(self) -> list[tuple[str, Step]]:
+        conv1, relu1, conv2, relu2, pool, dropout = self.features
+        return [
+            ("conv1", conv1),
+            ("conv1_relu", relu1),
+            ("conv2", conv2),
+            ("conv2_relu", relu2),
+            ("pool", pool),
+            ("pool_dropout", dropout),
+            ("flatten", flatten),
+            ("dense1", self.dense1),
+            ("dense1_relu", torch.relu),
+            ("dense1_dropout", self.dropout),
+            ("logits", self.logits),
+        ]
 
 
 def _conv_pair(in_ch: int, out_ch: int) -> list[nn.Module]:
@@ -61,12 +78,15 @@ def _conv_pair(in_ch: int, out_ch: int) -> list[nn.Module]:
     ]
 
 
-class Env1Cifar10ConvNet(nn.Module):
+class Env1Cifar10ConvNet(LayeredNet):
     """BL1's CIFAR-10 "deep 12-layer convnet": 3 pairs of 3x3 same convs, then 1024-512-10 dense.
 
     Input: (N, 3, 32, 32) in [0, 1]. Output: (N, 10) logits. ``dense1`` and ``dense2`` carry the
     Keras ``l2(0.01)`` penalty (applied by the trainer, see ``TrainConfig.l2_layers``).
+    :meth:`steps` lists Keras' 24 layers before the softmax (26 LID features with it and the input).
     """
+
+    last_hidden = "dense2_relu"
 
     def __init__(self) -> None:
         super().__init__()
@@ -77,8 +97,21 @@ class Env1Cifar10ConvNet(nn.Module):
         self.logits = nn.Linear(512, 10)
         keras_init(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.dropout(torch.flatten(self.features(x), 1))
-        hidden = self.dropout(torch.relu(self.dense1(hidden)))
-        hidden = self.dropout(torch.relu(self.dense2(hidden)))
-        return self.logits(hidden)
+    def steps(self) -> list[tuple[str, Step]]:
+        names = []
+        for block in (1, 2, 3):
+            first, second = 2 * block - 1, 2 * block
+            names += [f"conv{first}", f"conv{first}_relu", f"conv{second}", f"conv{second}_relu"]
+            names.append(f"pool{block}")
+        convs: list[tuple[str, Step]] = list(zip(names, self.features, strict=True))
+        return convs + [
+            ("flatten", flatten),
+            ("flatten_dropout", self.dropout),
+            ("dense1", self.dense1),
+            ("dense1_relu", torch.relu),
+            ("dense1_dropout", self.dropout),
+            ("dense2", self.dense2),
+            ("dense2_relu", torch.relu),
+            ("dense2_dropout", self.dropout),
+            ("logits", self.logits),
+        ]

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from a2d.errors import DataError
+from a2d.models.layered import LayeredNet, hooked_layer_outputs
 from a2d.utils.io import atomic_path
 
 
@@ -24,6 +25,9 @@ class ClassifierWrapper(nn.Module):
     Attacks, cost attacks and CLEVER work in pixel space; an epsilon given in normalised units
     (Env2) must be converted by the caller with :attr:`std`.
     """
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(
         self,
@@ -47,10 +51,25 @@ class ClassifierWrapper(nn.Module):
             "std", torch.tensor(std if std is not None else [1.0]).view(shape), persistent=False
         )
 
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """What the inner network sees for pixels ``x``: normalised when the model normalises."""
+        return (x - self.mean) / self.std if self.normalized else x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.normalized:
-            x = (x - self.mean) / self.std
-        return self.net(x)
+        return self.net(self.preprocess(x))
+
+    def layer_outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's output for ``x`` in [0, 1], by layer name, in forward order.
+
+        ``"input"`` is what the network sees (after normalisation); the last entry is the
+        logits. Uses :meth:`LayeredNet.layer_outputs` when the network is one (every Keras
+        layer, including ReLU/flatten/dropout), else forward hooks on its leaf modules. Runs
+        in the current mode: call ``eval()`` first for deterministic outputs.
+        """
+        x = self.preprocess(x)
+        if isinstance(self.net, LayeredNet):
+            return self.net.layer_outputs(x)
+        return hooked_layer_outputs(self.net, x)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
