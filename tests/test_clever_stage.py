@@ -87,6 +87,15 @@ def test_table1_rows_give_means_ratios_and_the_papers_values() -> None:
     assert _cell(rows, "Target-5", "Avg. lambda")["ours"] == pytest.approx(2.0 / adversarial)
 
 
+def test_avg_lambda_of_the_paper_covers_the_same_sets_as_ours() -> None:
+    scores = {k: v for k, v in synthetic_scores().items() if k in ("benign", "fgsm", "bim-a")}
+    rows = table1_rows(scores, dataset="mnist", targets=["untargeted"])
+    cell = _cell(rows, "Untarget", "Avg. lambda")
+    assert cell["paper"] == pytest.approx(3.5572 / ((0.1093 + 0.0256) / 2))
+    assert cell["ours"] == pytest.approx(2.0 / 0.3)
+    assert len(rows) == 3 + 2 + 1
+
+
 def test_table1_frame_puts_paper_ours_diff_side_by_side() -> None:
     scores = synthetic_scores(spread=0.5)
     frame = table1_frame({"mnist": scores, "cifar10": scores}, targets=["untargeted", "llc"])
