@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
 
 def _sh(
-    args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1200
+    args: list[str], cwd: Path, env: dict[str, str], timeout: int = 2700
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, (
