@@ -3,7 +3,8 @@
 Selects the first ``sets.n_eval`` test images the model classifies correctly (evaluation) and
 the next ``sets.n_train`` (the detectors' disjoint training pool), then crafts every attack in
 ``craft.attacks.<target>`` on both. Each set is one file; a finished file whose fingerprint
-matches the config is kept, so a killed run resumes where it stopped.
+matches the config is kept, and so is every finished batch of an unfinished set, so a killed
+run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from stages._cli import parser, run
 from stages._common import data_root, fingerprint, load_target_model
 
 log = logging.getLogger("a2d.stages.craft")
+
+PARTIAL = ".partial"
+"""Sub-folder of the output folder holding the finished batches of a set still being crafted."""
 
 
 def _benign_sets(
@@ -93,6 +97,8 @@ def main(args: argparse.Namespace, params: Params) -> None:
                     hp,
                     batch_size=params.craft.batch_size,
                     device=device,
+                    checkpoint_dir=out / PARTIAL / path.stem,
+                    checkpoint_key=key,
                 )
                 crafted.meta["fingerprint"] = key
                 save_set(crafted, out)

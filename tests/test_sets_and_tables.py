@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from a2d.attacks.crafting import craft_set, distortion_summary
+from a2d.attacks.base import CraftResult
+from a2d.attacks.crafting import _save_chunk, craft_set, distortion_summary
 from a2d.costs import make_cost_attack
 from a2d.costs.tables import COLUMNS, cost_table
 from a2d.data.sets import ExampleSet, list_sets, load_set, save_set, set_name
@@ -111,6 +112,52 @@ def test_craft_set_keeps_indices_failures_and_meta() -> None:
     assert (
         crafted.meta["hyperparameters"] == {"epsilon": 0.1} and crafted.meta["success_rate"] == 0.5
     )
+
+
+def test_craft_set_resumes_from_finished_batches(tmp_path: Path) -> None:
+    benign = _benign([0.1, 0.9, 0.55, 0.48, 0.52])
+    cpu = torch.device("cpu")
+    fresh = craft_set(_Linear(), benign, "fgsm", {"epsilon": 0.1}, batch_size=2, device=cpu)
+    # a killed run left batch 0 finished (marked) and batch 2 from another config (stale key)
+    partial = tmp_path / "partial"
+    for start, key in ((0, "k"), (2, "other")):
+        marked = fresh.x[start : start + 2].clone().fill_(0.25)
+        part = CraftResult(
+            adversarial=marked,
+            success=torch.ones(2, dtype=torch.bool),
+            label=benign.labels[start : start + 2],
+            prediction=torch.zeros(2, dtype=torch.long),
+        )
+        _save_chunk(partial / f"{start:07d}.pt", key, part, 7.0)
+    resumed = craft_set(
+        _Linear(),
+        benign,
+        "fgsm",
+        {"epsilon": 0.1},
+        batch_size=2,
+        device=cpu,
+        checkpoint_dir=partial,
+        checkpoint_key="k",
+    )
+    assert torch.all(resumed.x[:2] == 0.25), "the finished batch with the right key is reused"
+    assert torch.equal(resumed.x[2:], fresh.x[2:]), "the stale and missing batches are recrafted"
+    assert resumed.success[:2].all() and resumed.meta["seconds"] >= 7.0
+    assert not partial.exists(), "the batches are removed once the set is whole"
+
+
+def test_craft_set_random_targets_do_not_depend_on_batching() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 6))  # 6 classes: the targets vary
+    x = torch.rand(9, 1, 4, 4)
+    with torch.no_grad():
+        labels = model(x).argmax(1)
+    benign = ExampleSet(x=x, indices=torch.arange(9), labels=labels, kind="benign", split="eval")
+    cpu = torch.device("cpu")
+    hp = {"theta": 1.0, "gamma": 0.5, "seed": 3}
+    whole = craft_set(model, benign, "jsma", hp, batch_size=9, device=cpu)
+    chunked = craft_set(model, benign, "jsma", hp, batch_size=2, device=cpu)
+    assert len(set(whole.target.tolist())) > 2 and bool((whole.target != labels).all())
+    assert torch.equal(whole.target, chunked.target) and torch.equal(whole.x, chunked.x)
 
 
 def test_cost_table_rows_follow_the_set() -> None:

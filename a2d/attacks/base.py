@@ -180,6 +180,23 @@ class CraftAttack(ABC):
     def _draw_targets(self, labels: Tensor, num_classes: int) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not draw random targets")
 
+    @torch.no_grad()
+    def draw_targets(self, model: nn.Module, x: Tensor, labels: Tensor) -> Tensor | None:
+        """The targets a call without ``target=`` would use on these inputs, or ``None``.
+
+        Only attacks whose :attr:`target_policy` is ``"random"`` draw targets. A set crafted in
+        several calls (resumable chunks) draws them once here and passes each call its slice,
+        so that chunking cannot change them.
+        """
+        if self.target_policy != "random" or not len(x):
+            return None
+        was_training = model.training
+        model.eval()
+        try:
+            return self._draw_targets(labels, _num_classes(model, x))
+        finally:
+            model.train(was_training)
+
     @final
     def __call__(
         self,
