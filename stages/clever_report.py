@@ -38,11 +38,20 @@ def _read(path: Path, target: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def _datasets(params: Params) -> dict[str, str]:
-    """dataset -> target, for the targets the clever stage runs on (craft.targets)."""
+def _datasets(params: Params, folder: Path) -> tuple[dict[str, str], list[str]]:
+    """dataset -> target for the targets (craft.targets) with clever outputs, and those without.
+
+    A target whose folder does not exist yet is left out with a warning (and named in the
+    table's notes), as Table 2 leaves out targets without costs, so that one target's artefacts
+    can be rendered before another's slow stage has run. With no outputs at all it is an error.
+    """
     chosen: dict[str, str] = {}
+    missing: list[str] = []
     for target in params.craft.targets:
         dataset = model_config(params, target).dataset
+        if not (folder / target).is_dir():
+            missing.append(target)
+            continue
         if dataset in chosen:
             log.warning(
                 "%s and %s share dataset %s; reporting %s",
@@ -53,17 +62,26 @@ def _datasets(params: Params) -> dict[str, str]:
             )
             continue
         chosen[dataset] = target
-    return chosen
+    if not chosen:
+        target = missing[0] if missing else "<target>"
+        raise DataError(
+            f"no CLEVER outputs in '{folder}'; run the clever stage first "
+            f"(`dvc repro clever@{target}`)"
+        )
+    for target in missing:
+        log.warning("%s: no CLEVER outputs yet, left out (`dvc repro clever@%s`)", target, target)
+    return chosen, missing
 
 
 def _table1(params: Params, folder: Path, out: str) -> None:
     cfg = params.clever
+    chosen, missing = _datasets(params, folder)
     per_dataset = {
         dataset: {
             kind: _read(folder / target / f"{set_name(kind, 'eval')}.csv", target)
             for kind in cfg.sets
         }
-        for dataset, target in _datasets(params).items()
+        for dataset, target in chosen.items()
     }
     frame = table1_frame(per_dataset, targets=cfg.targets, confidence=cfg.confidence)
     sampling = (
@@ -80,6 +98,7 @@ def _table1(params: Params, folder: Path, out: str) -> None:
             "lambda X = benign mean / X mean; Avg. lambda = benign mean / mean over all adversarial "
             "images. The paper's lambdas are recomputed from its printed means.",
             "Failed adversarials are kept (Env1 protocol); per-image scores in results/clever/.",
+            *[f"Not yet run: {t} (`dvc repro clever@{t}`)." for t in missing],
         ],
     )
 
@@ -87,7 +106,7 @@ def _table1(params: Params, folder: Path, out: str) -> None:
 def _figure(params: Params, folder: Path, out: str, artefact: str) -> None:
     panels = {
         dataset: _read(folder / target / f"{TIMING_FILE}.csv", target)
-        for dataset, target in _datasets(params).items()
+        for dataset, target in _datasets(params, folder)[0].items()
     }
     plot = score_vs_time if artefact == "fig2" else time_vs_iterations
     save_figure(plot(panels), out)

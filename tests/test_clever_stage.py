@@ -448,6 +448,14 @@ def test_clever_stage_and_reports_on_synthetic_sets(
     md = (tmp_path / "table1.md").read_text()
     assert "| MNIST | Untarget | lambda C&W |" in md and "Nb = 3, Ns = 4" in md
 
+    # a target whose clever stage has not run yet is left out and named, not an error
+    both = load_params(overrides=[*STAGE_OVERRIDES, "craft.targets=[env1_mnist,env1_cifar10]"])
+    report = argparse.Namespace(artefact="table1", clever=str(out), out=str(tmp_path / "partial"))
+    clever_report.main(report, both)
+    partial = (tmp_path / "partial.md").read_text()
+    assert "| MNIST | Untarget | Benign |" in partial and "CIFAR" not in partial.split("- ")[0]
+    assert "Not yet run: env1_cifar10 (`dvc repro clever@env1_cifar10`)" in partial
+
 
 STAGE_ERRORS = [
     (
