@@ -12,8 +12,11 @@ image; says so in results/bench/clever.json.
   forward and one backward pass of z_c - z_j at batch size 1.
 * per-class batched: huanzhang12/CLEVER's structure: per class j, a batched forward and
   backward pass of z_c - z_j over each chunk (the forward pass is repeated for every class).
-* ours: :func:`a2d.robustness.batch_maxima`: one forward pass per chunk, K - 1
-  vector-Jacobian products through the retained graph.
+* ours: :func:`a2d.robustness.batch_maxima` as the stage runs it (``vjp="auto"``): one forward
+  pass per chunk, then K - 1 hand-written, channels-last vector-Jacobian products through the
+  network's layer list (:mod:`a2d.robustness.layer_vjp`).
+* ours, autograd: the same with ``vjp="loop"``: K - 1 autograd products through one retained
+  graph (what ours did before the layer products; shows what each of the two steps gives).
 
 The Weibull fits (the same for all three) are timed once, on the maxima of ours, for a paper-size
 Nb = 500 sample.
@@ -107,7 +110,7 @@ def main() -> None:
         prog="python -m benchmarks.clever", description=__doc__.splitlines()[0]
     )
     p.add_argument("--target", default="env1_mnist")
-    p.add_argument("--nb", type=int, default=4, help="batches measured (paper: 500)")
+    p.add_argument("--nb", type=int, default=16, help="batches measured (paper: 500)")
     p.add_argument("--ns", type=int, default=64, help="points per batch measured (paper: 1024)")
     p.add_argument("--repeats", type=int, default=3, help="take the best of this many runs")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -135,14 +138,19 @@ def main() -> None:
 
     runs = {
         "ours": lambda: batch_maxima(model, x, **common).cpu(),
+        "ours_autograd": lambda: batch_maxima(model, x, vjp="loop", **common).cpu(),
         "per_class_batched": lambda: per_class_batched(model, x, **dict(common)),
         "plain_loop": lambda: reference_batch_maxima(model, x, **common).cpu(),
     }
     # interleaved repeats, best of each: a busy machine slows every method alike
     best, outputs = _interleaved_best(runs, args.repeats)
     t_ours, t_class, t_plain = best["ours"], best["per_class_batched"], best["plain_loop"]
+    t_autograd = best["ours_autograd"]
     ours, by_class, plain = outputs["ours"], outputs["per_class_batched"], outputs["plain_loop"]
-    log.info("ours %.2f s, per-class batched %.2f s, plain %.2f s", t_ours, t_class, t_plain)
+    log.info(
+        "ours %.2f s, ours autograd %.2f s, per-class batched %.2f s, plain %.2f s",
+        *(t_ours, t_autograd, t_class, t_plain),
+    )
 
     # fit time barely depends on the values: time K - 1 fits of a paper-size (Nb = 500) sample
     top = float(np.nanmax(ours.numpy()))
@@ -161,7 +169,7 @@ def main() -> None:
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "repeats": args.repeats,
-        "timing": "best of the interleaved repeats (each round runs ours, per-class, plain)",
+        "timing": "best of the interleaved repeats (each round runs every method once)",
         "platform": platform.platform(),
         "sampling": {**sampling, "chunk_size": cfg.chunk_size, "output": cfg.output},
         "measured": {"nb_batches": args.nb, "batch_size": args.ns, "points": points},
@@ -176,22 +184,26 @@ def main() -> None:
         "seconds_measured": {
             "plain_loop": round(t_plain, 3),
             "per_class_batched": round(t_class, 3),
+            "ours_autograd": round(t_autograd, 3),
             "ours": round(t_ours, 3),
         },
         "seconds_per_image_paper_sampling": {
             "plain_loop": per_image(t_plain),
             "per_class_batched": per_image(t_class),
+            "ours_autograd": per_image(t_autograd),
             "ours": per_image(t_ours),
             "weibull_fits": round(t_fit, 2),
         },
         "points_per_second": {
             "plain_loop": round(points / t_plain, 1),
             "per_class_batched": round(points / t_class, 1),
+            "ours_autograd": round(points / t_autograd, 1),
             "ours": round(points / t_ours, 1),
         },
         "ratios": {
             "plain_over_ours": round(t_plain / t_ours, 2),
             "per_class_batched_over_ours": round(t_class / t_ours, 2),
+            "ours_autograd_over_ours": round(t_autograd / t_ours, 2),
         },
         "maxima_agree": {
             "plain_vs_ours": bool(
@@ -199,6 +211,9 @@ def main() -> None:
             ),
             "per_class_vs_ours": bool(
                 torch.allclose(by_class, ours, rtol=1e-4, atol=1e-5, equal_nan=True)
+            ),
+            "autograd_vs_ours": bool(
+                torch.allclose(outputs["ours_autograd"], ours, rtol=1e-4, atol=1e-5, equal_nan=True)
             ),
         },
         "targets": {"plain_over_ours_min": 5.0},

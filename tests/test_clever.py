@@ -22,13 +22,7 @@ from a2d.robustness import (
 UNBOUNDED = (-math.inf, math.inf)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: intra-op threads only add contention (100x slower on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_cnn(n_classes: int = 6) -> nn.Module:
@@ -65,7 +59,7 @@ def exact_linear_scores(
     return c, distance
 
 
-@pytest.mark.parametrize("vjp", ["loop", "vmap"])
+@pytest.mark.parametrize("vjp", ["layers", "loop", "vmap"])
 @pytest.mark.parametrize("sampling", ["uniform", "scaled"])
 def test_batched_maxima_equal_plain_autograd_loop(vjp: str, sampling: str) -> None:
     model = tiny_cnn()
@@ -227,7 +221,7 @@ BAD_CALLS = [
     ("bad radius", dict(radius=0.0), r"finite radius > 0"),
     ("bad sampling", dict(sampling="gauss"), r"expected 'uniform' or 'scaled'"),
     ("bad bounds", dict(bounds=(1.0, 0.0)), r"low < high"),
-    ("bad vjp", dict(vjp="jvp"), r"expected 'loop' or 'vmap'"),
+    ("bad vjp", dict(vjp="jvp"), r"expected one of 'auto', 'layers', 'loop', 'vmap'"),
 ]
 
 

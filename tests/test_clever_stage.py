@@ -38,13 +38,7 @@ from a2d.robustness.tables import (
     select_in_score_range,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 MEANS = {"benign": 2.0, "fgsm": 0.5, "bim-a": 0.1, "jsma": 0.25, "cw": 0.001}
