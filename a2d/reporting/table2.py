@@ -110,15 +110,22 @@ def table2_frame(
     return _paper_order(frame)
 
 
-def _a2d_row(env: str, dataset: str, kind: str, attack_d: str, cell: Mapping[str, Any]) -> dict:
-    attack, detector = paper_name(kind, CRAFT_NAMES), paper_name(attack_d, COST_NAMES)
-    tpr = cell.get("tpr_at_fpr", {})
+def _cell_key(env: str, dataset: str, attack: str, detector: str) -> dict:
+    """The columns that name a Table 2 cell, with the paper's value for it."""
     return {
         "env": env,
         "dataset": dataset,
         "attack": attack,
         "detector": detector,
         "paper": paper_value("table2", env, dataset, attack, detector),
+    }
+
+
+def _a2d_row(env: str, dataset: str, kind: str, attack_d: str, cell: Mapping[str, Any]) -> dict:
+    attack, detector = paper_name(kind, CRAFT_NAMES), paper_name(attack_d, COST_NAMES)
+    tpr = cell.get("tpr_at_fpr", {})
+    return {
+        **_cell_key(env, dataset, attack, detector),
         "ours": cell["auroc"],
         "ci_low": cell.get("ci_low"),
         "ci_high": cell.get("ci_high"),
@@ -135,11 +142,7 @@ def _baseline_row(
 ) -> dict:
     attack, detector = paper_name(kind, CRAFT_NAMES), paper_name(baseline, BASELINE_NAMES)
     return {
-        "env": env,
-        "dataset": dataset,
-        "attack": attack,
-        "detector": detector,
-        "paper": paper_value("table2", env, dataset, attack, detector),
+        **_cell_key(env, dataset, attack, detector),
         "ours": cell.get("auroc"),
         "auroc_heldout": cell.get("auroc_heldout"),
         "n_adversarial": cell.get("n"),
