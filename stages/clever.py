@@ -181,7 +181,11 @@ def summary(
     rows = table1_rows(frames, dataset=dataset, targets=cfg.targets, confidence=cfg.confidence)
     cells: dict[str, dict[str, dict[str, object]]] = {}
     for row in rows:
-        cell = {k: row[k] for k in ("ours", "paper", "ci", "n") if row.get(k) is not None}
+        cell = {
+            k: row[k]
+            for k in ("ours", "paper", "ci", "n", "ours_successful", "n_successful")
+            if row.get(k) is not None
+        }
         cells.setdefault(str(row["label"]), {})[str(row["column"])] = {
             k: round(float(v), 5) if isinstance(v, float) else v for k, v in cell.items()
         }

@@ -97,7 +97,9 @@ def _table1(params: Params, folder: Path, out: str) -> None:
             "(paper: Nb = 500, Ns = 1024; see results/DEVIATIONS.md).",
             "lambda X = benign mean / X mean; Avg. lambda = benign mean / mean over all adversarial "
             "images. The paper's lambdas are recomputed from its printed means.",
-            "Failed adversarials are kept (Env1 protocol); per-image scores in results/clever/.",
+            "Failed adversarials are kept (Env1 protocol); ours_successful = the same cell over "
+            "the successful adversarials only (n_successful of them); per-image scores in "
+            "results/clever/.",
             *[f"Not yet run: {t} (`dvc repro clever@{t}`)." for t in missing],
         ],
     )

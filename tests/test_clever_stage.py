@@ -111,6 +111,34 @@ def test_infinite_scores_are_left_out_and_counted() -> None:
     assert (cell["n"], cell["n_dropped"], cell["ours"]) == (99, 1, 2.0)
 
 
+def test_successful_only_cells_leave_failed_attacks_out() -> None:
+    scores = synthetic_scores()
+    jsma = scores["jsma"]
+    jsma["crafted_success"] = True
+    jsma.loc[:9, "crafted_success"] = False
+    jsma.loc[:9, "untargeted"] = 5.0  # failed attacks keep benign-like, capped scores
+    rows = table1_rows(scores, dataset="mnist", targets=["untargeted"])
+    cell = _cell(rows, "Untarget", "JSMA")
+    assert cell["ours"] == pytest.approx(0.1 * 5.0 + 0.9 * MEANS["jsma"])
+    assert (cell["ours_successful"], cell["n_successful"], cell["n"]) == (
+        pytest.approx(MEANS["jsma"]),
+        90,
+        100,
+    )
+    assert _cell(rows, "Untarget", "lambda JSMA")["ours_successful"] == pytest.approx(
+        2.0 / MEANS["jsma"]
+    )
+    # sets without a success column, and benign, count every image
+    assert _cell(rows, "Untarget", "FGSM")["n_successful"] == 100
+    assert _cell(rows, "Untarget", "Benign")["ours_successful"] == 2.0
+    adversarial = np.concatenate(
+        [np.full(100, MEANS[k]) for k in ("fgsm", "bim-a", "cw")] + [np.full(90, MEANS["jsma"])]
+    )
+    assert _cell(rows, "Untarget", "Avg. lambda")["ours_successful"] == pytest.approx(
+        2.0 / adversarial.mean()
+    )
+
+
 def test_a_dataset_the_paper_lacks_has_no_paper_values() -> None:
     rows = table1_rows(synthetic_scores(), dataset="imagenet", targets=["llc"])
     assert all(row["paper"] is None for row in rows)
