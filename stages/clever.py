@@ -183,7 +183,7 @@ def summary(
     for row in rows:
         cell = {
             k: row[k]
-            for k in ("ours", "paper", "ci", "n", "ours_successful", "n_successful")
+            for k in ("ours", "paper", "ci", "n", "median", "ours_successful", "n_successful")
             if row.get(k) is not None
         }
         cells.setdefault(str(row["label"]), {})[str(row["column"])] = {

@@ -11,7 +11,9 @@ sets as ours.
 Failed adversarials are kept in ``ours`` (BL1's Env1 sets keep them); ``ours_successful`` is the
 same cell over the images whose attack succeeded (column ``crafted_success``; benign cells are
 unchanged). The two differ where a few failed images keep benign-like scores at the radius cap:
-on CIFAR-10 a handful of failed JSMA images carry most of the JSMA mean.
+on CIFAR-10 a handful of failed JSMA images carry most of the JSMA mean. Score cells also
+carry the ``median``: the scores are heavy-tailed (a few images at the radius cap carry much of a
+mean), which the paper's wide intervals show too.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def table1_rows(
 
     Returns:
         Dicts with ``dataset``, ``label``, ``column``, ``paper``, ``ours``, ``ci``, ``n``,
-        ``n_dropped``, ``ours_successful`` and ``n_successful`` (for
+        ``n_dropped``, ``median``, ``ours_successful`` and ``n_successful`` (for
         :func:`a2d.reporting.comparison_frame`).
     """
     if "benign" not in scores:
@@ -139,6 +141,7 @@ def table1_rows(
                     "ci": half,
                     "n": int(finite.size),
                     "n_dropped": int(values.size - finite.size),
+                    "median": float(np.median(finite)),
                     "ours_successful": successful[kind],
                     "n_successful": int(kept.size),
                 }
