@@ -15,8 +15,8 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup params repro repro-ci status test test-fast lint models bench clean-venv \
-	table2 fig5
+.PHONY: help setup params restore plan repro repro-ci status test test-fast lint models bench \
+	clean-venv table2 fig5
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -33,8 +33,15 @@ $(VENV)/.installed: pyproject.toml
 params: setup  ## compose conf/ into params.yaml for PROFILE (default paper) and OVERRIDES
 	python -m stages.params profile=$(PROFILE) $(OVERRIDES)
 
-repro: setup  ## run the pipeline: `dvc repro` as committed, or `dvc exp run -S ...` with PROFILE / OVERRIDES
+restore: setup  ## fetch the committed intermediates (adversarial sets) from the repository's DVC remote, data/remote
+	dvc pull --allow-missing
+
+plan: restore  ## print what `make repro` would run, why, and each stage's last measured time; runs nothing
+	python -m a2d.pipeline.plan
+
+repro: restore  ## restore, print the plan, then run it: `dvc repro`, or `dvc exp run -S ...` with PROFILE / OVERRIDES
 ifeq ($(RUN_OVERRIDES),)
+	python -m a2d.pipeline.plan
 	dvc repro
 else
 	python -m stages.params --check $(RUN_OVERRIDES)
@@ -54,10 +61,12 @@ test-fast: setup  ## unit tests only (skips the slow end-to-end run)
 	pytest -m "not slow" $(PYTEST_ARGS)
 
 # One target per paper artefact: each regenerates exactly that artefact through DVC.
-table2: setup  ## Table 2 (AUROC of A2D and baselines) -> results/tables/table2.{csv,md}
+table2: restore  ## Table 2 (AUROC of A2D and baselines) -> results/tables/table2.{csv,md}
+	python -m a2d.pipeline.plan table2
 	dvc repro table2
 
-fig5: setup  ## Figure 5 (iterations of each attack_d, box plots) -> results/figures/fig5_<target>.{png,pdf}
+fig5: restore  ## Figure 5 (iterations of each attack_d, box plots) -> results/figures/fig5_<target>.{png,pdf}
+	python -m a2d.pipeline.plan fig5
 	dvc repro fig5
 
 bench: setup  ## speed benchmarks -> results/bench/*.json (needs the trained models; run on an idle machine)
@@ -72,20 +81,26 @@ clean-venv:  ## remove the virtual environment
 
 # Detector artefacts: one stage (`detect@<target>`) writes Figure 6, Table 3 and Table 7
 .PHONY: fig6 table3 table7
-fig6: setup  ## Figure 6 (K-NN / Z-score accuracies) -> results/figures/fig6_<target>.*, results/tables/fig6_<target>.*
+fig6: restore  ## Figure 6 (K-NN / Z-score accuracies) -> results/figures/fig6_<target>.*, results/tables/fig6_<target>.*
+	python -m a2d.pipeline.plan detect
 	dvc repro detect
 
-table3: setup  ## Table 3 (Z-score queries, thresholds, accuracies) -> results/tables/table3_<target>.*
+table3: restore  ## Table 3 (Z-score queries, thresholds, accuracies) -> results/tables/table3_<target>.*
+	python -m a2d.pipeline.plan detect
 	dvc repro detect
 
-table7: setup  ## Table 7 (K, ratio, h, k, classifier sweeps; Env1 MNIST) -> results/tables/table7_env1_mnist.*
+table7: restore  ## Table 7 (K, ratio, h, k, classifier sweeps; Env1 MNIST) -> results/tables/table7_env1_mnist.*
+	python -m a2d.pipeline.plan detect@env1_mnist
 	dvc repro detect@env1_mnist
 .PHONY: table1 fig2 fig10
-table1: setup  ## Table 1: CLEVER scores, benign vs adversarial -> results/tables/table1.{csv,md}
+table1: restore  ## Table 1: CLEVER scores, benign vs adversarial -> results/tables/table1.{csv,md}
+	python -m a2d.pipeline.plan table1
 	dvc repro table1
 
-fig2: setup  ## Figure 2: CLEVER score vs JSMA_d attack time -> results/figures/fig2.{png,pdf}
+fig2: restore  ## Figure 2: CLEVER score vs JSMA_d attack time -> results/figures/fig2.{png,pdf}
+	python -m a2d.pipeline.plan fig2
 	dvc repro fig2
 
-fig10: setup  ## Figure 10: JSMA_d attack time vs iterations -> results/figures/fig10.{png,pdf}
+fig10: restore  ## Figure 10: JSMA_d attack time vs iterations -> results/figures/fig10.{png,pdf}
+	python -m a2d.pipeline.plan fig10
 	dvc repro fig10

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
-from a2d.config import Params, load_params
+from a2d.config import PROJECT_ROOT, Params, load_params
 from a2d.errors import A2DError
+from a2d.pipeline.timings import record_stage_time
 from a2d.utils.progress import set_progress
 
 
@@ -34,7 +38,16 @@ def run(
     try:
         params = load_params(args.params, args.overrides)
         set_progress(params.progress)
+        began = time.perf_counter()
         main(args, params)
+        # DVC names the stage it runs (DVC_STAGE); a plan reads these times before a long run
+        if os.environ.get("DVC_STAGE"):
+            record_stage_time(
+                Path(os.environ.get("DVC_ROOT", PROJECT_ROOT)),
+                os.environ["DVC_STAGE"],
+                time.perf_counter() - began,
+                device=str(params.device),
+            )
     except A2DError as exc:
         print(f"a2d {stage}: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -21,6 +21,7 @@ from a2d.data.sets import set_name
 from a2d.errors import DataError
 from a2d.reporting import save_figure, write_table
 from a2d.reporting.attack_time import score_vs_time, time_vs_iterations
+from a2d.reporting.headline import table1_rows, write_headline_rows
 from a2d.reporting.table1 import table1_frame
 from stages._cli import parser, run
 from stages.clever import TIMING_FILE
@@ -73,7 +74,7 @@ def _datasets(params: Params, folder: Path) -> tuple[dict[str, str], list[str]]:
     return chosen, missing
 
 
-def _table1(params: Params, folder: Path, out: str) -> None:
+def _table1(params: Params, folder: Path, out: str, headline: str | None) -> None:
     cfg = params.clever
     chosen, missing = _datasets(params, folder)
     per_dataset = {
@@ -103,6 +104,8 @@ def _table1(params: Params, folder: Path, out: str) -> None:
             *[f"Not yet run: {t} (`dvc repro clever@{t}`)." for t in missing],
         ],
     )
+    if headline:
+        write_headline_rows(headline, table1_rows(frame))
 
 
 def _figure(params: Params, folder: Path, out: str, artefact: str) -> None:
@@ -117,7 +120,7 @@ def _figure(params: Params, folder: Path, out: str, artefact: str) -> None:
 def main(args: argparse.Namespace, params: Params) -> None:
     folder = Path(args.clever)
     if args.artefact == "table1":
-        _table1(params, folder, args.out)
+        _table1(params, folder, args.out, args.headline)
     else:
         _figure(params, folder, args.out, args.artefact)
     log.info("%s written to %s", args.artefact, args.out)
@@ -130,6 +133,9 @@ def cli() -> None:
         "--clever", required=True, help="input: the clever stage's folder (results/clever)"
     )
     p.add_argument("--out", required=True, help="output path without suffix")
+    p.add_argument(
+        "--headline", default=None, help="output (table1): folder of headline rows (DVC metrics)"
+    )
     run("clever_report", main, p.parse_args())
 
 

@@ -26,6 +26,8 @@ from a2d.detectors.evaluation import (
 from a2d.errors import ConfigError, DataError
 from a2d.reporting import detection as report
 from a2d.reporting import save_figure, write_table
+from a2d.reporting.headline import detector_rows, write_headline_rows
+from a2d.reporting.paper import COST_NAMES, paper_name
 from a2d.utils.io import write_json_atomic
 from stages._cli import parser, run
 
@@ -143,6 +145,7 @@ def main(args: argparse.Namespace, params: Params) -> None:
                 threshold=cfg.threshold,
                 k=cfg.k,
                 seed=params.seed,
+                attacks_d=[paper_name(a, COST_NAMES) for a in sets.attacks],
             ),
             _protocol_note(cfg.successful_only, has_view=False),
         ],
@@ -151,6 +154,7 @@ def main(args: argparse.Namespace, params: Params) -> None:
         accuracies, analysis, dataset=model.dataset, successful_only=alt_acc
     )
     write_json_atomic(args.metrics, {"target": target, **metrics})
+    write_headline_rows(args.headline, detector_rows(metrics))
     log.info("%s: K-NN average accuracy %s", target, metrics["knn_average_accuracy"])
     log.info("%s: Z-score benign accuracy %s", target, metrics["zscore_benign_accuracy"])
 
@@ -180,7 +184,8 @@ def cli() -> None:
     p.add_argument(
         "--table7", required=True, help="output: Table 7 path without suffix (.csv, .md)"
     )
-    p.add_argument("--metrics", required=True, help="output: headline numbers (JSON)")
+    p.add_argument("--metrics", required=True, help="output: detector accuracies (JSON)")
+    p.add_argument("--headline", required=True, help="output: folder of headline rows (DVC metrics)")
     run("detect", main, p.parse_args())
 
 

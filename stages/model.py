@@ -126,6 +126,7 @@ def _write_outputs(
         "seconds": round(seconds, 1),
     }
     write_json_atomic(args.metrics, metrics)
+    write_json_atomic(args.headline, {"test_accuracy": round(test_acc, 4)})
     rows = ["epoch,loss,test_accuracy,seconds"] + [
         f"{r.epoch},{r.loss:.6f},{r.test_accuracy if r.test_accuracy is not None else ''},{r.seconds:.2f}"
         for r in history
@@ -159,6 +160,7 @@ def cli() -> None:
     p.add_argument("--target", required=True, help="model name from config, e.g. env1_mnist")
     p.add_argument("--weights", required=True, help="output: weights file (.pt)")
     p.add_argument("--metrics", required=True, help="output: metrics JSON")
+    p.add_argument("--headline", required=True, help="output: test accuracy (DVC metric)")
     p.add_argument("--history", required=True, help="output: per-epoch history CSV")
     p.add_argument("--provenance", required=True, help="output: provenance JSON")
     args = p.parse_args()

@@ -2,7 +2,7 @@
 
 Reads every target's AUROC report (``auroc`` stage) and, where present, its baselines report,
 and writes ``<out>.csv`` and ``<out>.md`` (paper, ours, difference, bootstrap interval, TPR at
-low FPR). The table is also printed, so a run shows each number beside the paper's.
+low FPR), plus one headline row per detector under ``--headline``. The table is also printed, so a run shows each number beside the paper's.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from a2d.config import Params
 from a2d.errors import DataError
+from a2d.reporting.headline import table2_rows, write_headline_rows
 from a2d.reporting.table2 import TIES_NOTE, load_reports, table2_frame, table2_glance
 from a2d.reporting.tables import markdown_table, write_table
 from stages._cli import parser, run
@@ -50,6 +51,7 @@ def main(args: argparse.Namespace, params: Params) -> None:
         notes=NOTES,
         glance=glance,
     )
+    write_headline_rows(args.headline, table2_rows(frame))
     log.info("Table 2, ours (paper):\n%s", markdown_table(glance))
 
 
@@ -58,6 +60,7 @@ def cli() -> None:
     p.add_argument("--aurocs", required=True, help="input: folder of AUROC reports (auroc stage)")
     p.add_argument("--baselines", default=None, help="input: folder of baselines reports")
     p.add_argument("--out", required=True, help="output path without suffix (.csv and .md)")
+    p.add_argument("--headline", required=True, help="output: folder of headline rows (DVC metrics)")
     run("table2", main, p.parse_args())
 
 

@@ -1,7 +1,13 @@
-"""Shared fixtures: the project root, the real data root (tests that need it skip without it)."""
+"""Shared fixtures: the project root, the real data root.
+
+Tests that need the real data skip without it on a developer's machine, but fail under CI=true:
+CI has ../shared/data beside the clone, so a missing data root there means the end-to-end run
+would pass having run nothing.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +15,18 @@ import torch
 
 from a2d.config import PROJECT_ROOT, load_params
 from a2d.data import resolve_data_root
+
+
+def on_ci() -> bool:
+    """CI=true (or 1): missing inputs are failures, not skips."""
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip here; fail under CI, where the data must be present."""
+    if on_ci():
+        pytest.fail(f"{reason} (CI=true: the data must be present, so this is a failure)")
+    pytest.skip(reason)
 
 
 def real_data_root() -> Path:
@@ -20,7 +38,7 @@ def real_data_root() -> Path:
 def data_root() -> Path:
     root = real_data_root()
     if not (root / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
-        pytest.skip(f"real MNIST not found under {root}; set A2D_DATA_ROOT")
+        skip_or_fail(f"real MNIST not found under {root}; set A2D_DATA_ROOT")
     return root
 
 

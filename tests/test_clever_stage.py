@@ -463,17 +463,24 @@ def test_clever_stage_and_reports_on_synthetic_sets(
         ("fig10", (".png", ".pdf")),
     ):
         report = argparse.Namespace(
-            artefact=artefact, clever=str(out), out=str(tmp_path / artefact)
+            artefact=artefact,
+            clever=str(out),
+            out=str(tmp_path / artefact),
+            headline=str(tmp_path / "headline") if artefact == "table1" else None,
         )
         clever_report.main(report, params)
         for suffix in suffixes:
             assert (tmp_path / artefact).with_suffix(suffix).stat().st_size > 0
+    headline = json.loads((tmp_path / "headline" / "MNIST_Untarget.json").read_text())
+    assert set(headline) == {"Benign", "FGSM", "BIM", "JSMA", "C&W"}
     md = (tmp_path / "table1.md").read_text()
     assert "| MNIST | Untarget | lambda C&W |" in md and "Nb = 3, Ns = 4" in md
 
     # a target whose clever stage has not run yet is left out and named, not an error
     both = load_params(overrides=[*STAGE_OVERRIDES, "craft.targets=[env1_mnist,env1_cifar10]"])
-    report = argparse.Namespace(artefact="table1", clever=str(out), out=str(tmp_path / "partial"))
+    report = argparse.Namespace(
+        artefact="table1", clever=str(out), out=str(tmp_path / "partial"), headline=None
+    )
     clever_report.main(report, both)
     partial = (tmp_path / "partial.md").read_text()
     assert "| MNIST | Untarget | Benign |" in partial and "CIFAR" not in partial.split("- ")[0]

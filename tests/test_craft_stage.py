@@ -13,6 +13,8 @@ import pytest
 from a2d.config import PROJECT_ROOT
 from a2d.data.sets import load_set
 
+from .conftest import skip_or_fail
+
 pytestmark = pytest.mark.needs_data
 
 # a few images and cheap attack settings: this checks the wiring, not the paper's numbers
@@ -30,7 +32,7 @@ CIFAR_SMOKE = [
 
 def test_craft_stage_runs_on_cifar10_by_config_switch(data_root: Path, tmp_path: Path) -> None:
     if not (data_root / "cifar-10-batches-py").is_dir():
-        pytest.skip("CIFAR-10 not under the data root")
+        skip_or_fail("CIFAR-10 not under the data root")
     out, metrics = tmp_path / "sets", tmp_path / "craft.json"
     result = subprocess.run(
         [

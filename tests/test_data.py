@@ -12,6 +12,8 @@ from a2d.data import DatasetSplit, first_correct, load_split, resolve_data_root
 from a2d.data.datasets import DATA_ROOT_ENV
 from a2d.errors import ConfigError, DataError
 
+from .conftest import skip_or_fail
+
 
 def test_env_variable_overrides_config_root(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -77,7 +79,7 @@ def test_real_mnist_matches_its_documented_facts(data_root: Path) -> None:
 @pytest.mark.needs_data
 def test_real_cifar10_matches_its_documented_facts(data_root: Path) -> None:
     if not (data_root / "cifar-10-batches-py").is_dir():
-        pytest.skip("CIFAR-10 not under the data root")
+        skip_or_fail("CIFAR-10 not under the data root")
     test = load_split("CIFAR10", data_root, train=False, limit=1000)
     assert test.x.shape == (1000, 3, 32, 32)
     assert int(test.y[0]) == 3  # cat

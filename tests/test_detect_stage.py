@@ -410,6 +410,8 @@ def _stage(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         str(out / "tables" / "table7_env1_mnist"),
         "--metrics",
         str(out / "metrics" / "detect_env1_mnist.json"),
+        "--headline",
+        str(out / "headline" / "env1_mnist"),
         *SMALL,
         *extra,
     ]
@@ -437,6 +439,8 @@ def test_detect_stage_writes_every_artefact(tmp_path: Path) -> None:
         assert (out / rel).stat().st_size > 0, rel
     metrics = json.loads((out / "metrics/detect_env1_mnist.json").read_text())
     assert metrics["target"] == "env1_mnist"
+    zscore = json.loads((out / "headline/env1_mnist/zscore.json").read_text())
+    assert zscore == {k: round(v, 4) for k, v in metrics["zscore_average_accuracy"].items()}
     assert set(metrics["knn_average_accuracy"]) == {"JSMA_d", "BIM_d", "BIM2_d", "DBA_d", "END"}
     # every 10th crafted input failed: the successful-only view is reported beside
     assert set(metrics["knn_average_accuracy_successful_only"]) == set(

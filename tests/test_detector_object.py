@@ -1,9 +1,11 @@
 """AttackAsDefense on a tiny model: fit / score / predict / calibrate / save-load, cost-only use,
-and the user errors (one message each, naming what to do)."""
+the user's model handed back untouched, and the user errors (one message each, naming what to do)."""
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ from a2d.detectors import (
     KNNCostDetector,
     ZScoreDetector,
 )
-from a2d.errors import ConfigError
+from a2d.errors import ConfigError, DataError
 from a2d.models import ClassifierWrapper
 
 ATTACKS = {
@@ -301,3 +303,113 @@ def test_attack_costs_type_is_exported() -> None:
     assert len(costs) == 2
     with pytest.raises(ValueError, match=r"hold the attacks \['bim'\]"):
         AttackAsDefense(attacks=["jsma"]).fit_costs(costs)
+
+
+# ---------------------------------------------------------------------------------------------
+# the user's model: attacked in eval mode, handed back untouched
+
+
+def _bn_dropout_net(inputs: torch.Tensor) -> nn.Module:
+    """A tiny net whose output depends on its mode: BatchNorm2d, Dropout and BatchNorm1d.
+
+    The BatchNorm running statistics are those of ``inputs`` (one cumulative pass), so the
+    eval-mode predictions vary and the attacks have non-trivial costs.
+    """
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1),
+        nn.BatchNorm2d(2, momentum=None),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(32, 4),
+        nn.BatchNorm1d(4, momentum=None),
+        nn.Linear(4, 3),
+    )
+    with torch.no_grad():
+        net.train()(inputs)
+    return net
+
+
+def _handed_in(net: nn.Module, mode: str) -> nn.Module:
+    net.train(mode != "eval")
+    if mode == "mixed":  # frozen BatchNorm inside a training model: a common fine-tuning setup
+        net[1].eval()
+    return net
+
+
+def _modes(net: nn.Module) -> list[bool]:
+    return [sub.training for sub in net.modules()]
+
+
+def _assert_untouched(net: nn.Module, modes: list[bool], state: dict[str, torch.Tensor]) -> None:
+    assert _modes(net) == modes
+    after = net.state_dict()
+    assert after.keys() == state.keys()
+    for key, value in state.items():  # bitwise: same dtype, shape and bytes
+        assert after[key].dtype == value.dtype and torch.equal(after[key], value), key
+    assert all(param.grad is None for param in net.parameters())
+
+
+@pytest.mark.parametrize("mode", ["train", "eval", "mixed"])
+def test_model_mode_and_weights_are_untouched(inputs: torch.Tensor, mode: str) -> None:
+    net = _handed_in(_bn_dropout_net(inputs), mode)
+    modes, state = _modes(net), copy.deepcopy(net.state_dict())
+    det = AttackAsDefense(net, attacks=ATTACKS, bounds=(0, 1)).fit(inputs[:30])
+    _assert_untouched(net, modes, state)
+    calls: list[Callable[[], object]] = [
+        lambda: det.score(inputs[30:]),
+        lambda: det.predict(inputs[30:]),
+        lambda: det.calibrate(inputs[30:], fpr=0.2),
+        lambda: det.attack_costs(inputs[30:]),
+    ]
+    for call in calls:
+        call()
+        _assert_untouched(net, modes, state)
+
+
+def test_costs_do_not_depend_on_the_model_mode(inputs: torch.Tensor) -> None:
+    net = _bn_dropout_net(inputs)
+    with torch.no_grad():  # the net is mode-sensitive, so the test can see a wrong mode
+        assert not torch.equal(net.train()(inputs), net.eval()(inputs))
+
+    def costs(mode: str) -> AttackCosts:
+        det = AttackAsDefense(_handed_in(net, mode), attacks=ATTACKS, bounds=(0, 1))
+        return det.fit(inputs[:30]).predict(inputs).costs
+
+    reference = costs("eval")
+    assert len(np.unique(reference.cost)) > 3  # the attacks really ran: costs vary
+    for mode in ("train", "mixed", "train"):  # twice in train: dropout would differ each time
+        other = costs(mode)
+        np.testing.assert_array_equal(other.cost, reference.cost)
+        np.testing.assert_array_equal(other.queries, reference.queries)
+        np.testing.assert_array_equal(other.label, reference.label)
+
+
+# ---------------------------------------------------------------------------------------------
+# non-finite inputs
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("method", ["fit", "predict", "score", "calibrate", "attack_costs"])
+def test_non_finite_inputs_raise_a_data_error(
+    net: nn.Module, inputs: torch.Tensor, method: str, bad: float
+) -> None:
+    det = AttackAsDefense(net, attacks=ATTACKS, bounds=(0, 1))
+    if method not in ("fit", "attack_costs"):
+        det.fit(inputs)
+    x = inputs[:10].clone()
+    x[3, 0, 1, 2] = bad
+    x[7, 0, 0, 0] = bad
+    call = {
+        "fit": lambda: det.fit(x),
+        "predict": lambda: det.predict(x),
+        "score": lambda: det.score(x),
+        "calibrate": lambda: det.calibrate(x, fpr=0.1),
+        "attack_costs": lambda: det.attack_costs(x),
+    }[method]
+    with pytest.raises(DataError, match=r"2 of 10 input\(s\) contain NaN or inf") as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message
+    assert "first at index 3" in message and "drop or repair them" in message

@@ -1,5 +1,6 @@
-"""Detector estimators on synthetic cost arrays: Box-Cox path, benign FPR, K-NN vote and ties,
-k-of-n ensemble, scikit-learn conventions and input errors."""
+"""Detector estimators on synthetic cost arrays: Box-Cox path, benign FPR, the z == h tie, K-NN
+vote and ties, k-of-n ensemble, the stratified AUROC bootstrap, scikit-learn conventions and
+input errors."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from a2d.detectors import (
     ZScoreEnsemble,
     end_knn_detector,
 )
+from a2d.detectors.roc import roc_summary
+from a2d.errors import DataError
 
 
 def skewed_counts(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -283,6 +286,97 @@ def test_ensemble_members_equal_single_detectors() -> None:
             single.mean_,
         )
         np.testing.assert_array_equal(ens.predict_members(test)[:, j], single.predict(test[:, j]))
+
+
+# ---------------------------------------------------------------------------------------------
+# the rule is z < h: a tie z == h is benign
+
+# mean 3 and population std 1, both exact: cost c has the exact z-score c - 3
+TIE_TRAIN = np.array([2.0, 4.0] * 10)
+
+
+@pytest.mark.parametrize(("h", "tie", "below"), [(-1.0, 2.0, 1.0), (-2.0, 1.0, 0.0)])
+def test_zscore_tie_at_the_threshold_is_benign(h: float, tie: float, below: float) -> None:
+    det = ZScoreDetector(threshold=h, transform="none").fit(TIE_TRAIN)
+    assert (det.mean_, det.std_) == (3.0, 1.0)
+    costs = np.array([tie, below, tie + 1.0])
+    np.testing.assert_array_equal(det.z_score(costs), [h, h - 1.0, h + 1.0])  # exact tie
+    np.testing.assert_array_equal(det.predict(costs), [0, 1, 0])
+    np.testing.assert_array_equal(det.decision_function(costs) > -h, [False, True, False])
+    assert det.cost_threshold_ == tie  # predict(c) == (c < cost_threshold_): the tie is benign
+
+
+def test_ensemble_tie_at_the_threshold_is_benign() -> None:
+    ens = ZScoreEnsemble(k=2, threshold=-1.0, transform="none").fit(np.c_[TIE_TRAIN, TIE_TRAIN])
+    x = np.array([[2.0, 2.0], [1.0, 2.0], [1.0, 1.0]])  # z = (-1, -1), (-2, -1), (-2, -2)
+    np.testing.assert_array_equal(ens.predict_members(x), [[0, 0], [1, 0], [1, 1]])
+    np.testing.assert_array_equal(ens.predict(x), [0, 1, 1])  # 2 of 2 must say benign
+    np.testing.assert_array_equal(ens.decision_function(x) > 1.0, [False, True, True])
+
+
+# ---------------------------------------------------------------------------------------------
+# AUROC bootstrap: benign and adversarial scores resampled separately (stratified)
+
+
+def stratified_bootstrap_reference(
+    benign: np.ndarray, adversarial: np.ndarray, n_bootstrap: int, confidence: float, seed: int
+) -> tuple[float, float]:
+    """The interval by hand: per replicate, n_b benign then n_a adversarial draws, one generator."""
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.zeros(len(benign)), np.ones(len(adversarial))]
+    values = [
+        roc_auc_score(
+            labels,
+            np.r_[rng.choice(benign, len(benign)), rng.choice(adversarial, len(adversarial))],
+        )
+        for _ in range(n_bootstrap)
+    ]
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+@pytest.mark.parametrize(
+    ("benign", "adversarial", "auroc"),
+    [([0.3], [0.7], 1.0), ([0.7], [0.3], 0.0), ([5.0], [5.0], 0.5)],
+)
+def test_bootstrap_of_one_benign_and_one_adversarial_is_finite(
+    benign: list[float], adversarial: list[float], auroc: float
+) -> None:
+    summary = roc_summary(benign, adversarial, n_bootstrap=200, seed=0)
+    # every stratified resample is the same pair, so the interval is the point estimate
+    assert (summary.auroc, summary.ci_low, summary.ci_high) == (auroc, auroc, auroc)
+
+
+@pytest.mark.parametrize(
+    ("n_benign", "n_adversarial", "confidence", "seed"),
+    [(1, 50, 0.95, 0), (1, 50, 0.9, 7), (50, 1, 0.95, 3), (30, 80, 0.95, 1)],
+)
+def test_bootstrap_is_stratified(
+    n_benign: int, n_adversarial: int, confidence: float, seed: int
+) -> None:
+    rng = np.random.default_rng(100 + seed)
+    benign, adversarial = rng.normal(0.0, 1.0, n_benign), rng.normal(0.5, 1.0, n_adversarial)
+    summary = roc_summary(benign, adversarial, n_bootstrap=300, confidence=confidence, seed=seed)
+    # a joint resample of 51 pooled scores misses the single benign one in ~37% of replicates
+    assert np.isfinite([summary.ci_low, summary.ci_high]).all()
+    assert summary.ci_low <= summary.ci_high
+    assert (summary.ci_low, summary.ci_high) == stratified_bootstrap_reference(
+        benign, adversarial, 300, confidence, seed
+    )
+
+
+@pytest.mark.parametrize(
+    ("benign", "adversarial", "what"), [([], [1.0], "benign"), ([1.0], [], "adversarial")]
+)
+@pytest.mark.parametrize("n_bootstrap", [0, 100])
+def test_roc_summary_of_an_empty_set_raises(
+    benign: list[float], adversarial: list[float], what: str, n_bootstrap: int
+) -> None:
+    with pytest.raises(DataError, match=f"no {what} scores to compare") as info:
+        roc_summary(benign, adversarial, n_bootstrap=n_bootstrap)
+    message = str(info.value)
+    assert "\n" not in message and "check that the" in message
 
 
 # ---------------------------------------------------------------------------------------------

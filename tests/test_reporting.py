@@ -206,7 +206,15 @@ def test_report_stages_missing_inputs_are_one_line_errors(tmp_path: Path) -> Non
             "--out",
             str(tmp_path / "a.json"),
         ),
-        _stage("table2", "--aurocs", str(tmp_path), "--out", str(tmp_path / "t")),
+        _stage(
+            "table2",
+            "--aurocs",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "t"),
+            "--headline",
+            str(tmp_path / "h"),
+        ),
         _stage(
             "fig5", "--target", "env1_mnist", "--costs", str(tmp_path), "--out", str(tmp_path / "f")
         ),
@@ -239,12 +247,65 @@ def test_report_stages_run_on_cost_tables(tmp_path: Path) -> None:
         "mnist",
         {"bim", "bim2"},
     )
-    result = _stage("table2", "--aurocs", str(aurocs), "--out", str(tmp_path / "table2"))
+    headline = tmp_path / "headline"
+    result = _stage(
+        "table2",
+        "--aurocs",
+        str(aurocs),
+        "--out",
+        str(tmp_path / "table2"),
+        "--headline",
+        str(headline),
+    )
     assert result.returncode == 0, result.stderr
     assert "0.9922" in result.stderr  # the log shows the paper's value beside ours
     assert len(pd.read_csv(tmp_path / "table2.csv")) == 8
+    # one headline row per detector, its columns the crafting attacks (the DVC metrics)
+    assert sorted(p.stem for p in headline.glob("*.json")) == ["env1_mnist_BIM2_d", "env1_mnist_BIM_d"]
+    row = json.loads((headline / "env1_mnist_BIM_d.json").read_text())
+    assert set(row) == set(pd.read_csv(tmp_path / "table2.csv")["attack"])
     result = _stage(
         "fig5", "--target", "env1_mnist", "--costs", str(costs), "--out", str(tmp_path / "fig5")
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "fig5.png").is_file() and (tmp_path / "fig5.pdf").is_file()
+
+
+def test_headline_rows_share_columns_and_replace_stale_rows(tmp_path) -> None:
+    import json
+
+    import pandas as pd
+
+    from a2d.reporting.headline import detector_rows, table1_rows, table2_rows, write_headline_rows
+
+    table2 = pd.DataFrame(
+        {
+            "env": ["env1"] * 4,
+            "dataset": ["mnist"] * 4,
+            "attack": ["FGSM", "BIM", "FGSM", "BIM"],
+            "detector": ["BIM_d", "BIM_d", "BL1", "BL1"],
+            "ours": [0.98881, 0.9994, 0.8774, float("nan")],
+        }
+    )
+    rows = table2_rows(table2)
+    assert list(rows) == ["env1_mnist_BIM_d", "env1_mnist_BL1"]
+    assert rows["env1_mnist_BIM_d"] == {"FGSM": 0.98881, "BIM": 0.9994}
+    table1 = pd.DataFrame(
+        {
+            "dataset": ["MNIST"] * 3,
+            "label": ["Untarget"] * 3,
+            "column": ["Benign", "lambda FGSM", "FGSM"],
+            "ours": [3.0467, 46.9, 0.0649],
+        }
+    )
+    assert table1_rows(table1) == {"MNIST_Untarget": {"Benign": 3.0467, "FGSM": 0.0649}}
+    detectors = detector_rows(
+        {"knn_average_accuracy": {"BIM_d": 0.98}, "zscore_average_accuracy": {"BIM_d": 0.97}}
+    )
+    (tmp_path / "rows").mkdir()
+    (tmp_path / "rows" / "stale.json").write_text("{}")
+    write_headline_rows(tmp_path / "rows", {**rows, **detectors})
+    written = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "rows").glob("*.json")}
+    assert set(written) == {"env1_mnist_BIM_d", "env1_mnist_BL1", "knn", "zscore"}
+    assert written["env1_mnist_BIM_d"] == {"FGSM": 0.9888, "BIM": 0.9994}  # rounded as tables
+    assert written["env1_mnist_BL1"] == {"FGSM": 0.8774}  # NaN cells are left out, not written

@@ -85,6 +85,36 @@ def test_saved_bytes_do_not_depend_on_the_folder(tmp_path: Path) -> None:
     assert a == b
 
 
+def test_set_files_are_compressed_exactly_and_old_files_still_load(tmp_path: Path) -> None:
+    import io
+    import lzma
+    from dataclasses import asdict
+
+    adv = _benign([0.2, 0.7, 0.3])
+    adv.x = adv.x + torch.rand_like(adv.x) * 1e-3  # values that no rounding would keep
+    path = save_set(adv, tmp_path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xfd7zXZ\x00")  # xz, what the repository's DVC remote holds
+    unpacked = torch.load(io.BytesIO(lzma.decompress(raw)), weights_only=False)
+    assert unpacked["x"].dtype == torch.float32 and torch.equal(unpacked["x"], adv.x)
+    # a set written before compression (plain torch.save) still loads, bit for bit
+    old = tmp_path / "old" / "benign_eval.pt"
+    old.parent.mkdir()
+    buffer = io.BytesIO()
+    torch.save(asdict(adv), buffer)
+    old.write_bytes(buffer.getvalue())
+    assert torch.equal(load_set(old).x, adv.x)
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.99])
+def test_truncated_set_file_is_a_one_line_data_error(tmp_path: Path, cut: float) -> None:
+    path = save_set(_benign([0.2, 0.7]), tmp_path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * cut)])
+    with pytest.raises(DataError, match="truncated or corrupt.*dvc pull"):
+        load_set(path)
+
+
 def test_distortion_summary_hand_example() -> None:
     x = torch.zeros(2, 1, 2, 2)
     adv = x.clone()

@@ -4,12 +4,19 @@ One file per (kind, split): ``benign_eval.pt``, ``fgsm_eval.pt``, ``bim-a_train.
 target's folder. Adversarial sets keep the test indices of their sources, so every adversarial
 input stays paired with its benign original, and failed adversarials are kept with
 ``success = False`` (Env1 protocol; filter with :attr:`ExampleSet.success` where a protocol drops them).
+
+On disk a set is a ``torch.save`` archive compressed with xz (exact float32, no rounding): the
+adversarial sets travel with the repository through its DVC remote (README, "Restoring the
+intermediates"), and compression keeps them 3-16x smaller. :func:`load_set` also reads the
+uncompressed archives written before this format.
 """
 
 from __future__ import annotations
 
 import io
+import lzma
 import os
+import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +28,10 @@ from a2d.errors import DataError
 from a2d.utils.io import atomic_path
 
 SPLITS = ("eval", "train")
+XZ_MAGIC = b"\xfd7zXZ\x00"
+"""The first bytes of an xz stream: how :func:`load_set` tells compressed sets from old ones."""
+XZ_PRESET = 6
+"""xz level of the set files: deterministic bytes, about 1.4x smaller than zlib -9 on these sets."""
 
 
 @dataclass
@@ -72,12 +83,17 @@ def set_name(kind: str, split: str) -> str:
 
 
 def save_set(example_set: ExampleSet, folder: str | os.PathLike[str]) -> Path:
-    """Write ``<folder>/<kind>_<split>.pt`` atomically (bytes independent of the path)."""
+    """Write ``<folder>/<kind>_<split>.pt`` atomically, xz-compressed.
+
+    The bytes depend only on the set (not on the path or the time), so an unchanged set keeps
+    its DVC hash when a stage rewrites it.
+    """
     path = Path(folder) / f"{example_set.name}.pt"
     buffer = io.BytesIO()
     torch.save(asdict(example_set), buffer)
+    packed = lzma.compress(buffer.getvalue(), preset=XZ_PRESET)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+        tmp.write_bytes(packed)
     return path
 
 
@@ -87,7 +103,17 @@ def load_set(path: str | os.PathLike[str]) -> ExampleSet:
         raise DataError(
             f"no example set at '{path}'; run the craft stage first (`dvc repro craft`)"
         )
-    return ExampleSet(**torch.load(path, map_location="cpu", weights_only=False))
+    raw = Path(path).read_bytes()
+    try:
+        if raw.startswith(XZ_MAGIC):
+            raw = lzma.decompress(raw)
+        fields = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=False)
+    except (lzma.LZMAError, EOFError, RuntimeError, pickle.UnpicklingError) as exc:
+        raise DataError(
+            f"example set '{path}' is truncated or corrupt ({type(exc).__name__}); "
+            "restore it with `dvc pull` or re-craft it with `dvc repro -f craft@<target>`"
+        ) from exc
+    return ExampleSet(**fields)
 
 
 def list_sets(folder: str | os.PathLike[str]) -> list[Path]:

@@ -15,7 +15,8 @@ import math
 import numbers
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +33,7 @@ from a2d.detectors._validation import _check_cost_array
 from a2d.detectors.ensemble import ZScoreEnsemble
 from a2d.detectors.knn import KNNCostDetector
 from a2d.detectors.zscore import PAPER_Z_THRESHOLD, ZScoreDetector
+from a2d.errors import DataError
 from a2d.models.wrapper import ClassifierWrapper
 from a2d.utils.io import write_text_atomic
 
@@ -128,8 +130,11 @@ class AttackAsDefense(BaseEstimator):
             (default) keeps the detector's own rule (``z < h``, or a strict K-NN majority).
         batch_size: examples each attack keeps active at once (default: all inputs).
 
-    Input contract: inputs are (N, C, H, W) float tensors inside ``bounds``; costs are arrays of
-    shape (N, A) with one column per attack_d in the order of ``attacks`` (or (N,) for one).
+    Input contract: inputs are finite (N, C, H, W) float tensors inside ``bounds`` (NaN or inf
+    raise :class:`~a2d.errors.DataError`); costs are arrays of shape (N, A) with one column per
+    attack_d in the order of ``attacks`` (or (N,) for one). The model is attacked in eval mode
+    whatever mode it is handed in, and is handed back unchanged: same mode in every submodule,
+    same parameters and buffers.
 
     Scores and ties: ``score`` is higher for more adversarial inputs (Z-score: minus the k-th
     largest member z-score, a monotone function of cheapness; K-NN: the fraction of adversarial
@@ -312,6 +317,11 @@ class AttackAsDefense(BaseEstimator):
     ) -> AttackCosts:
         """Run every attack_d on ``inputs`` and return their costs (no detector needed).
 
+        The model runs in eval mode (no dropout, BatchNorm on its running statistics), whatever
+        mode it was handed in: the costs are those of the deployed model and do not depend on
+        the mode. Afterwards every submodule's mode is as before, and no parameter or buffer is
+        changed.
+
         Args:
             inputs: (N, C, H, W) float tensor inside ``bounds`` (moved to the model's device).
             ids: (N,) non-negative example ids that seed random attacks (DBA_d) per example;
@@ -319,6 +329,7 @@ class AttackAsDefense(BaseEstimator):
 
         Raises:
             ValueError: no model, bad bounds, or inputs outside the declared bounds.
+            DataError: inputs contain NaN or inf.
         """
         model = self._wrapped_model()
         if model is None:
@@ -327,10 +338,11 @@ class AttackAsDefense(BaseEstimator):
                 "*_costs methods on precomputed costs"
             )
         x = self._check_inputs(inputs, model.bounds).to(_device_of(model))
-        columns = [
-            attack(model, x, batch_size=self.batch_size, ids=ids).to("cpu")
-            for attack in self._build_attacks().values()
-        ]
+        with _eval_mode(model):
+            columns = [
+                attack(model, x, batch_size=self.batch_size, ids=ids).to("cpu")
+                for attack in self._build_attacks().values()
+            ]
         return AttackCosts(
             attacks=tuple(self._attack_specs()),
             cost=np.stack([c.cost.numpy() for c in columns], axis=1),
@@ -354,6 +366,7 @@ class AttackAsDefense(BaseEstimator):
             raise ValueError(f"inputs must be a 4-D float tensor (N, C, H, W), got {got}")
         if inputs.shape[0] == 0:
             raise ValueError("inputs is empty; pass at least one input")
+        _check_finite(inputs)
         lo, hi = float(inputs.min()), float(inputs.max())
         tol = 1e-6 * (bounds[1] - bounds[0])
         if lo < bounds[0] - tol or hi > bounds[1] + tol:
@@ -613,6 +626,36 @@ class AttackAsDefense(BaseEstimator):
                 stacklevel=2,
             )
         return detector
+
+
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Run ``module`` in eval mode, then give every submodule back the mode it had.
+
+    ``module.train(flag)`` would set one flag on all submodules; a model handed in with mixed
+    modes (e.g. frozen BatchNorm layers inside a training model) keeps them only if each
+    submodule's own flag is restored. Parameters and buffers are never touched.
+    """
+    modes = [(sub, sub.training) for sub in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for sub, training in modes:
+            sub.training = training
+
+
+def _check_finite(inputs: torch.Tensor) -> None:
+    """Reject NaN / inf inputs: the attacks would silently report them as costly, i.e. benign."""
+    finite = torch.isfinite(inputs.detach()).flatten(1).all(dim=1)
+    if bool(finite.all()):
+        return
+    bad = (~finite).nonzero().flatten()
+    raise DataError(
+        f"inputs must be finite; {bad.numel()} of {finite.numel()} input(s) contain NaN or inf "
+        f"(first at index {int(bad[0])}); drop or repair them before fit/score/predict/"
+        "calibrate, e.g. x = x[torch.isfinite(x).flatten(1).all(dim=1)]"
+    )
 
 
 def _device_of(model: nn.Module) -> torch.device:

@@ -87,6 +87,10 @@ def roc_summary(
         confidence: level of the percentile interval; default 0.95.
         fpr_levels: false-positive rates at which to report the TPR; default 1%, 5%, 10%.
         seed: seeds the bootstrap, so the interval is reproducible.
+
+    Raises:
+        DataError: a score set is empty or holds NaN / inf.
+        ConfigError: ``confidence`` outside (0, 1) or ``n_bootstrap`` < 0.
     """
     benign, adversarial = (
         _scores(benign_scores, "benign"),
@@ -118,6 +122,13 @@ def _bootstrap_interval(
     seed: int,
     point: float,
 ) -> tuple[float, float]:
+    """Percentile interval of the AUROC over stratified bootstrap resamples.
+
+    Benign and adversarial scores are resampled separately, each to its own size: every
+    resample then holds both classes, so every replicate AUROC is defined, even with a single
+    benign or adversarial input. Resampling the pooled set jointly would draw one-class sets
+    (AUROC undefined, a NaN interval) and let the class balance drift from the data's.
+    """
     if n_bootstrap == 0:
         return point, point
     rng = np.random.default_rng(seed)
@@ -136,7 +147,10 @@ def _bootstrap_interval(
 def _scores(values: ArrayLike, what: str) -> np.ndarray:
     array = np.asarray(values, dtype=float).ravel()
     if array.size == 0:
-        raise DataError(f"no {what} scores to compare: the {what} set is empty")
+        raise DataError(
+            f"no {what} scores to compare: the {what} set is empty; an AUROC needs at least one "
+            f"{what} score, so check that the {what} cost table has rows"
+        )
     if not np.isfinite(array).all():
         raise DataError(f"{what} scores contain NaN or infinity; check the cost files")
     return array

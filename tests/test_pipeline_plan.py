@@ -1,0 +1,91 @@
+"""`make plan`: which stages `dvc repro` will run, why, and their last measured times."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from a2d.pipeline.plan import PlannedStage, plan, render
+from a2d.pipeline.timings import read_timings, record_stage_time
+
+DVC_YAML = """
+stages:
+  make_a:
+    cmd: python copy.py src.txt a.txt
+    deps:
+      - src.txt
+    outs:
+      - a.txt
+  make_b:
+    foreach:
+      - one
+      - two
+    do:
+      cmd: python copy.py a.txt b_${item}.txt
+      deps:
+        - a.txt
+      outs:
+        - b_${item}.txt
+"""
+COPY_PY = "import shutil, sys\nshutil.copy(sys.argv[1], sys.argv[2])\n"
+
+
+def _dvc(repo: Path, *args: str) -> None:
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    subprocess.run(["dvc", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+
+@pytest.fixture()
+def tiny_repo(tmp_path: Path) -> Path:
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    _dvc(tmp_path, "init", "-q")
+    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    (tmp_path / "src.txt").write_text("v1")
+    (tmp_path / "copy.py").write_text(COPY_PY)
+    return tmp_path
+
+
+def test_plan_lists_never_run_stages_in_dvc_order(tiny_repo: Path) -> None:
+    planned = plan(tiny_repo)
+    assert [p.name for p in planned] == ["make_a", "make_b@one", "make_b@two"]
+    assert {p.reason for p in planned} == {"never run"}
+
+
+def test_plan_is_empty_when_up_to_date_and_follows_a_change_downstream(tiny_repo: Path) -> None:
+    _dvc(tiny_repo, "repro", "-q")
+    assert plan(tiny_repo) == []
+    assert "nothing to run" in render([])
+    (tiny_repo / "src.txt").write_text("v2")
+    planned = plan(tiny_repo)
+    assert [p.name for p in planned] == ["make_a", "make_b@one", "make_b@two"]
+    assert planned[0].reason == "changed deps: src.txt modified"
+    assert planned[1].reason == "upstream will run: make_a"
+    # a target limits the plan to that stage and what it depends on
+    assert [p.name for p in plan(tiny_repo, ["make_b@one"])] == ["make_a", "make_b@one"]
+    with pytest.raises(ValueError, match="no stage named 'nope'; stages: make_a, make_b"):
+        plan(tiny_repo, ["nope"])
+
+
+def test_plan_takes_measured_times_and_labels_stand_ins(tiny_repo: Path) -> None:
+    record_stage_time(tiny_repo, "make_a", 12.0, device="cpu")
+    record_stage_time(tiny_repo, "make_b@one", 7200.0, device="cpu")
+    assert set(read_timings(tiny_repo)) == {"make_a", "make_b@one"}
+    by_name = {p.name: p for p in plan(tiny_repo)}
+    assert by_name["make_a"].seconds == 12.0 and by_name["make_a"].estimate_from is None
+    assert by_name["make_b@two"].seconds == 7200.0
+    assert by_name["make_b@two"].estimate_from == "make_b@one"
+    text = render(list(by_name.values()))
+    assert "~2.0 h (as make_b@one)" in text and "total: about 4.0 h" in text
+
+
+def test_render_counts_stages_never_timed() -> None:
+    text = render([PlannedStage("x@a", "never run", None, None)])
+    assert "not measured" in text and "plus 1 stage(s) never timed" in text
