@@ -35,6 +35,7 @@ params: setup  ## compose conf/ into params.yaml for PROFILE (default paper) and
 
 restore: setup  ## fetch the committed intermediates (adversarial sets) from the repository's DVC remote, data/remote
 	dvc pull --allow-missing
+	python -m a2d.pipeline.partial restore
 
 plan: restore  ## print what `make repro` would run, why, and each stage's last measured time; runs nothing
 	python -m a2d.pipeline.plan

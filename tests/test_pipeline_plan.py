@@ -89,3 +89,48 @@ def test_plan_takes_measured_times_and_labels_stand_ins(tiny_repo: Path) -> None
 def test_render_counts_stages_never_timed() -> None:
     text = render([PlannedStage("x@a", "never run", None, None)])
     assert "not measured" in text and "plus 1 stage(s) never timed" in text
+
+
+def test_partial_save_and_restore_round_trip(tmp_path: Path) -> None:
+    from a2d.pipeline.partial import manifest_path, restore, save
+
+    folder = Path("data") / "craft" / "t"
+    (tmp_path / folder / ".partial").mkdir(parents=True)
+    (tmp_path / folder / "fgsm_eval.pt").write_bytes(b"finished set")
+    (tmp_path / folder / ".partial" / "0000000.pt").write_bytes(b"a batch, not kept")
+    files = save(tmp_path, folder)
+    assert list(files) == ["fgsm_eval.pt"]
+    md5 = files["fgsm_eval.pt"]
+    # stored where `dvc push` stores the same bytes, so a finished stage costs nothing more
+    assert (tmp_path / "data/remote/files/md5" / md5[:2] / md5[2:]).read_bytes() == b"finished set"
+    assert manifest_path(tmp_path / "data/remote", folder).name == "data__craft__t.json"
+    (tmp_path / folder / "fgsm_eval.pt").unlink()
+    assert restore(tmp_path) == [tmp_path / folder / "fgsm_eval.pt"]
+    assert (tmp_path / folder / "fgsm_eval.pt").read_bytes() == b"finished set"
+    (tmp_path / folder / "fgsm_eval.pt").write_bytes(b"newer local work")
+    assert restore(tmp_path) == []  # never overwrites
+    assert (tmp_path / folder / "fgsm_eval.pt").read_bytes() == b"newer local work"
+
+
+def test_imported_files_follows_imports_but_not_lazy_attributes(tmp_path: Path) -> None:
+    from a2d.pipeline.deps import imported_files
+
+    (tmp_path / "a2d" / "sub").mkdir(parents=True)
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "a2d" / "__init__.py").write_text(
+        "def __getattr__(name):\n    from a2d.heavy import Thing\n    return Thing\n"
+    )
+    (tmp_path / "a2d" / "heavy.py").write_text("Thing = 1\n")
+    (tmp_path / "a2d" / "sub" / "__init__.py").write_text("from .leaf import f\n")
+    (tmp_path / "a2d" / "sub" / "leaf.py").write_text("def f():\n    import a2d.late\n")
+    (tmp_path / "a2d" / "late.py").write_text("import numpy\n")
+    (tmp_path / "stages" / "__init__.py").write_text("")
+    (tmp_path / "stages" / "s.py").write_text("from a2d.sub import f\n")
+    assert imported_files(tmp_path, "stages.s") == {
+        Path("stages/__init__.py"),
+        Path("stages/s.py"),
+        Path("a2d/__init__.py"),
+        Path("a2d/sub/__init__.py"),
+        Path("a2d/sub/leaf.py"),
+        Path("a2d/late.py"),  # imported inside a function: still code the stage can run
+    }  # a2d/heavy.py is only reached through the lazy module attribute
