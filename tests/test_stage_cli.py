@@ -9,24 +9,26 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from a2d.config import PROJECT_ROOT
 
-MODEL_STAGE = [
-    sys.executable,
-    "-m",
-    "stages.model",
-    "--target",
-    "env1_mnist",
-    "--weights",
-    "{tmp}/w.pt",
-    "--metrics",
-    "{tmp}/m.json",
-    "--history",
-    "{tmp}/h.csv",
-    "--provenance",
-    "{tmp}/p.json",
-]
+def _model_stage_from_dvc_yaml() -> list[str]:
+    """The model stage's command as dvc.yaml runs it, with every output path moved into tmp.
+
+    Read from dvc.yaml so a new stage argument cannot leave this test calling a stale command.
+    """
+    stage = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())["stages"]["model"]
+    words = stage["do"]["cmd"].replace("${item}", "env1_mnist").split()
+    assert words[:3] == ["python", "-m", "stages.model"], words
+    argv = [sys.executable, *words[1:]]
+    for i, word in enumerate(argv[:-1]):
+        if word.startswith("--") and word != "--target":
+            argv[i + 1] = "{tmp}/" + Path(argv[i + 1]).name
+    return argv
+
+
+MODEL_STAGE = _model_stage_from_dvc_yaml()
 
 
 def _run(
