@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,15 +98,24 @@ def test_partial_save_and_restore_round_trip(tmp_path: Path) -> None:
     folder = Path("data") / "craft" / "t"
     (tmp_path / folder / ".partial").mkdir(parents=True)
     (tmp_path / folder / "fgsm_eval.pt").write_bytes(b"finished set")
-    (tmp_path / folder / ".partial" / "0000000.pt").write_bytes(b"a batch, not kept")
+    (tmp_path / folder / ".partial" / "cw_eval").mkdir()
+    (tmp_path / folder / ".partial" / "cw_eval" / "0000064.pt").write_bytes(b"a finished batch")
     files = save(tmp_path, folder)
-    assert list(files) == ["fgsm_eval.pt"]
+    assert list(files) == [".partial/cw_eval/0000064.pt", "fgsm_eval.pt"]
     md5 = files["fgsm_eval.pt"]
     # stored where `dvc push` stores the same bytes, so a finished stage costs nothing more
     assert (tmp_path / "data/remote/files/md5" / md5[:2] / md5[2:]).read_bytes() == b"finished set"
     assert manifest_path(tmp_path / "data/remote", folder).name == "data__craft__t.json"
     (tmp_path / folder / "fgsm_eval.pt").unlink()
-    assert restore(tmp_path) == [tmp_path / folder / "fgsm_eval.pt"]
+    shutil.rmtree(tmp_path / folder / ".partial")
+    batch = tmp_path / folder / ".partial" / "cw_eval" / "0000064.pt"
+    assert restore(tmp_path) == [batch, tmp_path / folder / "fgsm_eval.pt"]
+    assert batch.read_bytes() == b"a finished batch"
+    # once the set is finished its batches are gone for good: restore must not bring them back
+    shutil.rmtree(tmp_path / folder / ".partial")
+    (tmp_path / folder / "cw_eval.pt").write_bytes(b"the finished set")
+    assert restore(tmp_path) == []
+    assert not batch.exists()
     assert (tmp_path / folder / "fgsm_eval.pt").read_bytes() == b"finished set"
     (tmp_path / folder / "fgsm_eval.pt").write_bytes(b"newer local work")
     assert restore(tmp_path) == []  # never overwrites

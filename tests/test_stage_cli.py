@@ -13,6 +13,7 @@ import yaml
 
 from a2d.config import PROJECT_ROOT
 
+
 def _model_stage_from_dvc_yaml() -> list[str]:
     """The model stage's command as dvc.yaml runs it, with every output path moved into tmp.
 

@@ -2,7 +2,8 @@
 
 A paper-profile `craft` run takes longer than a working session, and the next session may run on
 a new machine without this one's DVC cache or workspace. DVC records a stage's outputs only once
-the whole stage has finished, so the sets it had finished would be lost. :func:`save` stores them
+the whole stage has finished, so the sets it had finished, and the finished batches of the set it
+was crafting (``.partial/<set>/*.pt``), would be lost. :func:`save` stores them
 as content-addressed objects in the DVC remote (``data/remote/files/md5/xx/...``, exactly where
 `dvc push` puts the same bytes later, so nothing is stored twice) and lists them in
 ``data/remote/partial/<name>.json``; :func:`restore` (run by ``make restore``) puts them back, and
@@ -27,7 +28,9 @@ from a2d.utils.io import atomic_path, write_json_atomic
 
 REMOTE = Path("data") / "remote"
 PATTERN = "*.pt"
-"""What counts as a finished part: the set files (a stage's unfinished batches live in .partial/)."""
+"""What counts as a finished part: a set file, or a finished batch of an unfinished set."""
+BATCHES = ".partial"
+"""Sub-folder where a stage keeps the finished batches of a set it is still crafting."""
 
 
 def _md5(path: Path) -> str:
@@ -50,13 +53,14 @@ def manifest_path(remote: Path, folder: Path) -> Path:
 def save(root: Path, folder: Path, remote: Path = REMOTE) -> dict[str, str]:
     """Store the finished files of ``folder`` (relative to ``root``) in the remote; list them."""
     files = {}
-    for path in sorted((root / folder).glob(PATTERN)):
+    base = root / folder
+    for path in sorted([*base.glob(PATTERN), *base.glob(f"{BATCHES}/*/{PATTERN}")]):
         md5 = _md5(path)
         target = _object(root / remote, md5)
         if not target.is_file():
             with atomic_path(target) as tmp:
                 shutil.copyfile(path, tmp)
-        files[path.name] = md5
+        files[path.relative_to(base).as_posix()] = md5
     if not files:
         raise FileNotFoundError(f"no finished files ({PATTERN}) in '{root / folder}'")
     write_json_atomic(
@@ -65,15 +69,25 @@ def save(root: Path, folder: Path, remote: Path = REMOTE) -> dict[str, str]:
     return files
 
 
+def _superseded(folder: Path, name: str) -> bool:
+    """A batch of a set whose file exists is stale: the stage removed it when the set finished."""
+    parts = Path(name).parts
+    return len(parts) == 3 and parts[0] == BATCHES and (folder / f"{parts[1]}.pt").exists()
+
+
 def restore(root: Path, remote: Path = REMOTE) -> list[Path]:
-    """Put back every listed file that is missing from its folder; never overwrite a file."""
+    """Put back every listed file that is missing from its folder; never overwrite a file.
+
+    Batches of a set that is already finished are not put back: they would sit in the stage's
+    output folder and change its DVC hash.
+    """
     restored = []
     for manifest in sorted((root / remote / "partial").glob("*.json")):
         listing = json.loads(manifest.read_text())
         folder = root / listing["folder"]
         for name, md5 in listing["files"].items():
             destination = folder / name
-            if destination.exists():
+            if destination.exists() or _superseded(folder, name):
                 continue
             source = _object(root / remote, md5)
             if not source.is_file():
