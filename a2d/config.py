@@ -6,6 +6,17 @@ truth; ``params.yaml`` is its committed composition, which ``dvc repro`` reads a
 two agree. Every stage loads ``params.yaml`` through :func:`load_params`, which merges it onto a
 dataclass schema: unknown keys, wrong types and ``???`` values are one-line
 :class:`~a2d.errors.ConfigError` s, not tracebacks.
+
+Validating imports no attack, model or baseline: names are checked against the name lists
+below (``CRAFT_ATTACK_NAMES``, ``COST_ATTACK_NAMES``, ...), which tests/test_config.py holds equal
+to the registries that build the things. So the code a stage runs is the code it imports itself
+(what its dvc.yaml deps list, tests/test_dvc_deps.py), not every registry of the library.
+
+Stages read their slice through the accessors at the end (:func:`target_config`,
+:func:`dataset_of`, :func:`dataset_config`, :func:`craft_attacks`, :func:`cost_hyperparameters`,
+:func:`dataset_cost_hyperparameters`) rather than indexing ``params`` by hand: each raises one
+ConfigError naming the missing key and the conf/ file to edit, where ``params.x.get(key, {})``
+would silently give nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from a2d.errors import ConfigError
+from a2d.training.config import OPTIMIZERS, TrainConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
@@ -41,23 +53,6 @@ class DatasetConfig:
     shape: list[int] = MISSING
     mean: list[float] = MISSING
     std: list[float] = MISSING
-
-
-@dataclass
-class TrainConfig:
-    """How a model is trained (Env1: Keras Adadelta; Env2: SGD with momentum)."""
-
-    epochs: int = MISSING
-    batch_size: int = MISSING
-    optimizer: str = MISSING  # adadelta | sgd
-    lr: float = MISSING
-    rho: float = 0.95  # Adadelta decay (Keras default; torch's default is 0.9)
-    eps: float = 1e-7  # Adadelta epsilon (Keras default; torch's default is 1e-6)
-    momentum: float = 0.0  # SGD only
-    l2_penalty: float = 0.0  # Keras-style coeff * sum(w^2), no 1/2 factor
-    l2_layers: list[str] = field(default_factory=list)  # parameter-name prefixes the penalty covers
-    train_subset: int | None = None  # first N training images (None = all)
-    eval_batch_size: int = 1000
 
 
 @dataclass
@@ -87,7 +82,7 @@ class CraftConfig:
     """Crafting (the adversarial inputs to detect): which targets, which attacks, batch size."""
 
     targets: list[str] = MISSING
-    batch_size: int = 250
+    batch_size: int = MISSING  # inputs attacked at once, and the unit of resumption
     attacks: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=dict
     )  # target -> name -> kwargs
@@ -161,16 +156,14 @@ class CleverConfig:
 
     n_images: int = 100  # the first n images of each evaluation set
     sets: list[str] = field(default_factory=lambda: ["benign", "fgsm", "bim-a", "jsma", "cw"])
-    targets: list[str] = field(
-        default_factory=lambda: ["untargeted", "target2", "target5", "llc"]
-    )
+    targets: list[str] = field(default_factory=lambda: ["untargeted", "target2", "target5", "llc"])
     nb_batches: int = MISSING  # Nb
     batch_size: int = MISSING  # Ns
     chunk_size: int = MISSING  # points per forward pass (speed and memory only)
     radius: float = MISSING  # R
     sampling: str = MISSING  # scaled | uniform
     cap_at_radius: bool = MISSING
-    output: str = "logits"  # logits | probabilities (the softmax outputs' margins)
+    output: str = MISSING  # logits | probabilities (the softmax outputs' margins)
     confidence: float = 0.90  # Table 1's confidence intervals
     timing: CleverTimingConfig = field(default_factory=CleverTimingConfig)
 
@@ -223,6 +216,26 @@ class Params:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     clever: CleverConfig = field(default_factory=CleverConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+
+
+# The names the schema accepts. Each registry owns the implementations behind them; these are
+# the names only, so that validation imports no attack, model or baseline. tests/test_config.py
+# holds each equal to its registry (in order), so a new attack needs its name added here too.
+CRAFT_ATTACK_NAMES = ("fgsm", "bim-a", "bim-b", "jsma", "cw")
+"""Keys of :data:`a2d.attacks.CRAFT_ATTACKS` (paper Table 5's crafting attacks)."""
+COST_ATTACK_NAMES = ("bim", "bim2", "jsma", "dba")
+"""Keys of :data:`a2d.costs.COST_ATTACKS` (the paper's four attacks_d)."""
+ARCHITECTURE_NAMES = ("env1_mnist_cnn", "env1_cifar10_convnet", "env2_mnist_lenet5")
+"""Keys of :data:`a2d.models.ARCHITECTURES`."""
+CLEVER_TARGETS = ("untargeted", "target2", "target5", "llc")
+""":data:`a2d.robustness.TARGETS`: the CLEVER label types of Table 1."""
+CLASSIFIERS = ("knn", "svm", "dtc", "rfc")
+"""Keys of :data:`a2d.detectors.evaluation.CLASSIFIERS`: Table 7's classifiers (our K-NN, and
+scikit-learn's SVC, DecisionTree and RandomForest)."""
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+""":data:`a2d.utils.device.DEVICE_CHOICES`; ``cuda:N`` is accepted too."""
+NOISE_RULE_NAMES = ("flip", "l2")
+"""The named noise rules of :func:`a2d.baselines.noise.check_noise_rule` (else a positive std)."""
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -286,11 +299,13 @@ def load_params(
 
 
 def validate(params: Params) -> None:
-    """Cross-field checks that a schema cannot express (names that must exist elsewhere)."""
-    from a2d.models.registry import ARCHITECTURES
-    from a2d.utils.device import resolve_device
+    """Cross-field checks that a schema cannot express (names that must exist elsewhere).
 
-    resolve_device(params.device)
+    Whether ``device=cuda`` has a GPU is checked where a stage resolves the device
+    (:func:`a2d.utils.device.resolve_device`), so that a params file for a GPU machine can be
+    composed and checked on a CPU one.
+    """
+    _validate_device(params.device)
     for target in params.targets:
         if target not in params.models:
             raise ConfigError(
@@ -303,10 +318,10 @@ def validate(params: Params) -> None:
                 f"models.{name}.dataset={model.dataset!r} is not a known dataset"
                 f"{_suggest(model.dataset, list(params.datasets))}; valid: {', '.join(sorted(params.datasets))}"
             )
-        if model.arch not in ARCHITECTURES:
+        if model.arch not in ARCHITECTURE_NAMES:
             raise ConfigError(
                 f"models.{name}.arch={model.arch!r} is not a known architecture"
-                f"{_suggest(model.arch, list(ARCHITECTURES))}; valid: {', '.join(sorted(ARCHITECTURES))}"
+                f"{_suggest(model.arch, list(ARCHITECTURE_NAMES))}; valid: {', '.join(sorted(ARCHITECTURE_NAMES))}"
             )
         if model.source not in ("train", "pretrained"):
             raise ConfigError(
@@ -318,7 +333,7 @@ def validate(params: Params) -> None:
             raise ConfigError(
                 f"models.{name}.source=pretrained but models.{name}.pretrained (a path) is not set"
             )
-        if model.train is not None and model.train.optimizer not in ("adadelta", "sgd"):
+        if model.train is not None and model.train.optimizer not in OPTIMIZERS:
             raise ConfigError(
                 f"models.{name}.train.optimizer={model.train.optimizer!r}; expected 'adadelta' or 'sgd'"
             )
@@ -327,10 +342,13 @@ def validate(params: Params) -> None:
     _validate_clever(params.clever)
 
 
-def _validate_attacks(params: Params) -> None:
-    from a2d.attacks import CRAFT_ATTACKS
-    from a2d.costs import COST_ATTACKS
+def _validate_device(name: str) -> None:
+    if name in DEVICE_CHOICES or name.startswith("cuda:"):
+        return
+    raise ConfigError(f"device={name!r} is not one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
 
+
+def _validate_attacks(params: Params) -> None:
     for target in params.craft.targets:
         if target not in params.models:
             raise ConfigError(
@@ -343,16 +361,16 @@ def _validate_attacks(params: Params) -> None:
             )
     for target, attacks in params.craft.attacks.items():
         for name in attacks:
-            if name not in CRAFT_ATTACKS:
+            if name not in CRAFT_ATTACK_NAMES:
                 raise ConfigError(
-                    f"craft.attacks.{target}.{name} is not a crafting attack{_suggest(name, list(CRAFT_ATTACKS))}; "
-                    f"valid: {', '.join(sorted(CRAFT_ATTACKS))}"
+                    f"craft.attacks.{target}.{name} is not a crafting attack{_suggest(name, list(CRAFT_ATTACK_NAMES))}; "
+                    f"valid: {', '.join(sorted(CRAFT_ATTACK_NAMES))}"
                 )
     for name in params.costs.attacks:
-        if name not in COST_ATTACKS:
+        if name not in COST_ATTACK_NAMES:
             raise ConfigError(
-                f"costs.attacks has {name!r}, not a cost attack{_suggest(name, list(COST_ATTACKS))}; "
-                f"valid: {', '.join(sorted(COST_ATTACKS))}"
+                f"costs.attacks has {name!r}, not a cost attack{_suggest(name, list(COST_ATTACK_NAMES))}; "
+                f"valid: {', '.join(sorted(COST_ATTACK_NAMES))}"
             )
     for dataset, attacks in params.costs.params.items():
         if dataset not in params.datasets:
@@ -360,27 +378,27 @@ def _validate_attacks(params: Params) -> None:
                 f"costs.params.{dataset} is not a dataset{_suggest(dataset, list(params.datasets))}"
             )
         for name in attacks:
-            if name not in COST_ATTACKS:
+            if name not in COST_ATTACK_NAMES:
                 raise ConfigError(
-                    f"costs.params.{dataset}.{name} is not a cost attack{_suggest(name, list(COST_ATTACKS))}; "
-                    f"valid: {', '.join(sorted(COST_ATTACKS))}"
+                    f"costs.params.{dataset}.{name} is not a cost attack{_suggest(name, list(COST_ATTACK_NAMES))}; "
+                    f"valid: {', '.join(sorted(COST_ATTACK_NAMES))}"
                 )
     for name, n in params.craft.train_subset.items():
-        if name not in CRAFT_ATTACKS or n < 1:
+        if name not in CRAFT_ATTACK_NAMES or n < 1:
             raise ConfigError(
                 f"craft.train_subset.{name}={n}: expected a crafting attack "
-                f"({', '.join(sorted(CRAFT_ATTACKS))}) and a count >= 1"
+                f"({', '.join(sorted(CRAFT_ATTACK_NAMES))}) and a count >= 1"
             )
     for name in params.costs.eval_only:
-        if name not in COST_ATTACKS:
+        if name not in COST_ATTACK_NAMES:
             raise ConfigError(
-                f"costs.eval_only has {name!r}, not a cost attack{_suggest(name, list(COST_ATTACKS))}"
+                f"costs.eval_only has {name!r}, not a cost attack{_suggest(name, list(COST_ATTACK_NAMES))}"
             )
     for name, n in params.costs.max_inputs.items():
-        if name not in COST_ATTACKS or n < 1:
+        if name not in COST_ATTACK_NAMES or n < 1:
             raise ConfigError(
                 f"costs.max_inputs.{name}={n}: expected a cost attack "
-                f"({', '.join(sorted(COST_ATTACKS))}) and a count >= 1"
+                f"({', '.join(sorted(COST_ATTACK_NAMES))}) and a count >= 1"
             )
     _validate_report(params.report)
     _validate_baselines(params)
@@ -398,10 +416,6 @@ def _validate_report(report: ReportConfig) -> None:
     bad = [level for level in report.fpr_levels if not 0 < level < 1]
     if bad:
         raise ConfigError(f"report.fpr_levels must lie in (0, 1), got {bad[0]}")
-
-
-CLASSIFIERS = ("knn", "svm", "dtc", "rfc")
-"""Table 7's classifiers: our K-NN, and scikit-learn's SVC, DecisionTree and RandomForest."""
 
 
 def _validate_detector(params: Params) -> None:
@@ -464,20 +478,17 @@ def check_neighbours(params: Params) -> None:
 
 
 def _validate_clever(cfg: CleverConfig) -> None:
-    from a2d.attacks import CRAFT_ATTACKS
-    from a2d.costs import COST_ATTACKS
-    from a2d.robustness import TARGETS
-
-    kinds = ["benign", *CRAFT_ATTACKS]
+    kinds = ["benign", *CRAFT_ATTACK_NAMES]
     for kind in cfg.sets:
         if kind not in kinds:
             raise ConfigError(
                 f"clever.sets has {kind!r}, not a set kind{_suggest(kind, kinds)}; valid: {', '.join(kinds)}"
             )
     for name in cfg.targets:
-        if name not in TARGETS:
+        if name not in CLEVER_TARGETS:
             raise ConfigError(
-                f"clever.targets has {name!r}{_suggest(name, list(TARGETS))}; valid: {', '.join(TARGETS)}"
+                f"clever.targets has {name!r}{_suggest(name, list(CLEVER_TARGETS))}; "
+                f"valid: {', '.join(CLEVER_TARGETS)}"
             )
     if not cfg.targets or not cfg.sets:
         raise ConfigError("clever.targets and clever.sets must not be empty")
@@ -498,12 +509,14 @@ def _validate_clever(cfg: CleverConfig) -> None:
     if not cfg.radius > 0:
         raise ConfigError(f"clever.radius={cfg.radius}; expected a radius > 0")
     if not 0 < cfg.confidence < 1:
-        raise ConfigError(f"clever.confidence={cfg.confidence}; expected a level in (0, 1), e.g. 0.9")
+        raise ConfigError(
+            f"clever.confidence={cfg.confidence}; expected a level in (0, 1), e.g. 0.9"
+        )
     timing = cfg.timing
-    if timing.attack not in COST_ATTACKS:
+    if timing.attack not in COST_ATTACK_NAMES:
         raise ConfigError(
             f"clever.timing.attack={timing.attack!r} is not a cost attack"
-            f"{_suggest(timing.attack, list(COST_ATTACKS))}; valid: {', '.join(sorted(COST_ATTACKS))}"
+            f"{_suggest(timing.attack, list(COST_ATTACK_NAMES))}; valid: {', '.join(sorted(COST_ATTACK_NAMES))}"
         )
     if timing.score not in cfg.targets:
         raise ConfigError(
@@ -515,10 +528,21 @@ def _validate_clever(cfg: CleverConfig) -> None:
             f"clever.timing.score_range={low_high}, n_examples={timing.n_examples}; "
             "expected [low, high] with low < high and n_examples >= 1"
         )
-def _validate_baselines(params: Params) -> None:
-    from a2d.attacks import CRAFT_ATTACKS
-    from a2d.baselines.noise import check_noise_rule
 
+
+def _check_noise_rule(rule: object, *, what: str) -> None:
+    """:func:`a2d.baselines.noise.check_noise_rule` without its torch import (a test keeps them equal)."""
+    if rule in NOISE_RULE_NAMES:
+        return
+    if isinstance(rule, int | float) and not isinstance(rule, bool) and rule > 0:
+        return
+    raise ConfigError(
+        f"{what} must be a positive Gaussian std (e.g. 0.31), 'flip' (set as many pixels to the "
+        f"maximum as the attack changed) or 'l2' (Gaussian matching the adversarial mean L2), got {rule!r}"
+    )
+
+
+def _validate_baselines(params: Params) -> None:
     bl1, bl2 = params.baselines.bl1, params.baselines.bl2
     least = {
         "bl1.mc_passes": (bl1.mc_passes, 2),
@@ -539,25 +563,96 @@ def _validate_baselines(params: Params) -> None:
                 f"baselines.noise.{dataset} is not a dataset{_suggest(dataset, list(params.datasets))}"
             )
         for name, rule in rules.items():
-            if name not in CRAFT_ATTACKS:
+            if name not in CRAFT_ATTACK_NAMES:
                 raise ConfigError(
                     f"baselines.noise.{dataset}.{name} is not a crafting attack"
-                    f"{_suggest(name, list(CRAFT_ATTACKS))}; valid: {', '.join(sorted(CRAFT_ATTACKS))}"
+                    f"{_suggest(name, list(CRAFT_ATTACK_NAMES))}; valid: {', '.join(sorted(CRAFT_ATTACK_NAMES))}"
                 )
-            try:
-                check_noise_rule(rule, what=f"baselines.noise.{dataset}.{name}")
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
+            _check_noise_rule(rule, what=f"baselines.noise.{dataset}.{name}")
 
 
-def model_config(params: Params, target: str) -> ModelConfig:
-    """The config of one target model, with a helpful error for unknown names."""
+# --- accessors: a stage's slice of the config, or one ConfigError that says what to set where ---
+
+
+def target_config(params: Params, target: str) -> ModelConfig:
+    """The config of the target model ``target`` (a key of ``models``, conf/env/<env>.yaml).
+
+    Raises:
+        ConfigError: ``target`` is not a model, naming the closest one and all valid ones.
+    """
     if target not in params.models:
         raise ConfigError(
             f"unknown target {target!r}{_suggest(target, list(params.models))}; "
             f"valid: {', '.join(sorted(params.models))}"
         )
     return params.models[target]
+
+
+model_config = target_config
+"""The former name of :func:`target_config`, kept while stages switch."""
+
+
+def dataset_of(params: Params, target: str) -> str:
+    """The dataset name of ``target``: the key of its ``costs.params``, noise rules and bandwidths."""
+    name = target_config(params, target).dataset
+    if name not in params.datasets:
+        raise ConfigError(
+            f"models.{target}.dataset={name!r} is not in datasets{_suggest(name, list(params.datasets))}; "
+            f"add conf/dataset/{name}.yaml or fix the env file in conf/env/"
+        )
+    return name
+
+
+def dataset_config(params: Params, target: str) -> DatasetConfig:
+    """The dataset ``target`` is trained and evaluated on: torchvision class, shape, statistics."""
+    return params.datasets[dataset_of(params, target)]
+
+
+def craft_attacks(params: Params, target: str) -> dict[str, dict[str, Any]]:
+    """Crafting attack name -> keyword hyperparameters for ``target`` (copies: safe to extend).
+
+    Raises:
+        ConfigError: ``target`` has no ``craft.attacks`` entry; where ``.get(target, {})`` would
+            have crafted nothing and reported success.
+    """
+    model = target_config(params, target)
+    if target not in params.craft.attacks:
+        have = ", ".join(sorted(params.craft.attacks)) or "no target"
+        raise ConfigError(
+            f"craft.attacks.{target} is not set (conf/attack/craft_{model.env}.yaml); "
+            f"crafting attacks are set for {have}"
+        )
+    return {name: dict(hp) for name, hp in params.craft.attacks[target].items()}
+
+
+def cost_hyperparameters(params: Params, target: str, attack: str) -> dict[str, Any]:
+    """Keyword hyperparameters of the cost attack ``attack`` on ``target``'s dataset (a copy).
+
+    They come from ``costs.params.<dataset>.<attack>`` (conf/attack/cost.yaml), and from there
+    only: a dataset without an entry is an error, never another dataset's values. Seeding a
+    random attack_d is left to the caller (:mod:`a2d.costs`).
+
+    Raises:
+        ConfigError: ``attack`` is not a cost attack, or the dataset has no entry for it.
+    """
+    return dataset_cost_hyperparameters(params, dataset_of(params, target), attack)
+
+
+def dataset_cost_hyperparameters(params: Params, dataset: str, attack: str) -> dict[str, Any]:
+    """:func:`cost_hyperparameters` by dataset name, for callers without a target model."""
+    if attack not in COST_ATTACK_NAMES:
+        raise ConfigError(
+            f"{attack!r} is not a cost attack{_suggest(attack, list(COST_ATTACK_NAMES))}; "
+            f"valid: {', '.join(sorted(COST_ATTACK_NAMES))}"
+        )
+    per_dataset = params.costs.params.get(dataset, {})
+    if attack not in per_dataset:
+        known = ", ".join(sorted(params.costs.params)) or "none"
+        raise ConfigError(
+            f"costs.params.{dataset}.{attack} is not set (conf/attack/cost.yaml; datasets with "
+            f"settings: {known})"
+        )
+    return dict(per_dataset[attack])
 
 
 def to_dict(obj: Any) -> Any:

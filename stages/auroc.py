@@ -2,7 +2,8 @@
 
 Reads the cost tables of the evaluation split (``results/costs/<target>/<attack>/*_eval.csv``)
 and writes one JSON (a DVC metric): per attack_d and crafting attack the AUROC, its seeded
-bootstrap interval, the TPR at low FPRs, and the AUROC on successful adversarials only.
+bootstrap interval, the TPR at low FPRs, and the AUROC on successful adversarials only
+(:func:`a2d.detectors.roc.cost_auroc_report`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from a2d.config import Params, model_config
+from a2d.config import Params, target_config
+from a2d.costs.tables import read_cost_tables
+from a2d.detectors.roc import cost_auroc_report
 from a2d.errors import DataError
-from a2d.reporting.table2 import cost_auroc_report
 from a2d.utils.io import write_json_atomic
 from stages._cli import parser, run
 
@@ -21,17 +23,15 @@ log = logging.getLogger("a2d.stages.auroc")
 
 
 def main(args: argparse.Namespace, params: Params) -> None:
-    cfg = model_config(params, args.target)
-    costs = Path(args.costs)
-    folders = {a: costs / a for a in params.costs.attacks if (costs / a).is_dir()}
-    if not folders:
+    cfg, costs = target_config(params, args.target), Path(args.costs)
+    attacks = [a for a in params.costs.attacks if (costs / a).is_dir()]
+    if not attacks:
         raise DataError(
             f"no cost tables under '{costs}' for {', '.join(params.costs.attacks)}; "
             f"run `dvc repro costs` first"
         )
     report = cost_auroc_report(
-        folders,
-        split="eval",
+        {a: read_cost_tables(costs / a, split="eval") for a in attacks},
         n_bootstrap=params.report.n_bootstrap,
         confidence=params.report.confidence,
         fpr_levels=params.report.fpr_levels,

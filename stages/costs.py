@@ -2,127 +2,57 @@
 
 Writes ``<out>/<set>.csv`` (index, cost, queries, success, label, crafted_success) per set and
 a metrics JSON (mean cost and queries per set, time, and the benign-vs-adversarial AUROC with
-score = -cost). Finished sets whose fingerprint matches are kept, so a killed run resumes.
+score = -cost). Finished sets whose fingerprint matches are kept, so a killed run resumes. The
+costs go through :class:`a2d.costs.suite.CostSuite`, the path :class:`a2d.AttackAsDefense` takes.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 from pathlib import Path
 
-import pandas as pd
-from sklearn.metrics import roc_auc_score
-
-from a2d.config import Params, model_config
-from a2d.costs import make_cost_attack
-from a2d.costs.tables import cost_table
-from a2d.data.sets import list_sets, load_set
-from a2d.errors import ConfigError
+from a2d.config import Params, dataset_config
+from a2d.costs.settings import target_cost_attack_specs
+from a2d.costs.suite import CostSuite
+from a2d.costs.tables import measure_sets
+from a2d.data.sets import list_sets
+from a2d.detectors.roc import aurocs_against_benign
 from a2d.utils.batching import best_batch_size
 from a2d.utils.device import resolve_device
-from a2d.utils.io import sha256_file, write_json_atomic, write_text_atomic
+from a2d.utils.io import sha256_file, write_json_atomic
 from stages._cli import parser, run
-from stages._common import fingerprint, load_target_model
-
-log = logging.getLogger("a2d.stages.costs")
-
-
-def _hyperparameters(params: Params, target: str, attack: str) -> dict[str, object]:
-    dataset = model_config(params, target).dataset
-    per_dataset = params.costs.params.get(dataset)
-    if per_dataset is None or attack not in per_dataset:
-        raise ConfigError(f"costs.params.{dataset}.{attack} is not set (conf/attack/cost.yaml)")
-    hp = dict(per_dataset[attack])
-    if attack == "dba":
-        hp.setdefault("seed", params.seed)
-    return hp
-
-
-def _input_shape(params: Params, target: str) -> list[int]:
-    return list(params.datasets[model_config(params, target).dataset].shape)
-
-
-def _summary(frame: pd.DataFrame, seconds: float, cap: int) -> dict[str, float]:
-    return {
-        "n": int(len(frame)),
-        "mean_cost": round(float(frame["cost"].mean()), 3),
-        "median_cost": float(frame["cost"].median()),
-        "mean_queries": round(float(frame["queries"].mean()), 3),
-        "failure_rate": round(float((~frame["success"]).mean()), 4),
-        "cap": cap,
-        "seconds": round(seconds, 2),
-    }
+from stages._common import load_target_model
 
 
 def main(args: argparse.Namespace, params: Params) -> None:
     device = resolve_device(params.device)
     model = load_target_model(params, args.target, args.weights, device)
-    hp = _hyperparameters(params, args.target, args.attack)
-    attack = make_cost_attack(args.attack, **hp)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model_hash = sha256_file(args.weights)
-    batch_size = params.costs.batch_size or best_batch_size(
-        model, _input_shape(params, args.target), device=device
+    specs = target_cost_attack_specs(params, args.target, [args.attack])
+    shape = list(dataset_config(params, args.target).shape)
+    batch_size = params.costs.batch_size or best_batch_size(model, shape, device=device)
+    paths = [
+        path
+        for path in list_sets(args.sets)
+        if args.attack not in params.costs.eval_only or path.stem.endswith("_eval")
+    ]
+    measured = measure_sets(
+        CostSuite(model, specs, batch_size=batch_size),
+        paths,
+        Path(args.out),
+        model_hash=sha256_file(args.weights),
+        head=params.costs.max_inputs.get(args.attack),
     )
-    summaries: dict[str, dict[str, float]] = {}
-    tables: dict[str, pd.DataFrame] = {}
-    for path in list_sets(args.sets):
-        if args.attack in params.costs.eval_only and not path.stem.endswith("_eval"):
-            continue
-        csv, sidecar = out / f"{path.stem}.csv", out / f"{path.stem}.json"
-        head = params.costs.max_inputs.get(args.attack)
-        key = fingerprint(model_hash, sha256_file(path), args.attack, hp, *([head] if head else []))
-        if (
-            csv.is_file()
-            and sidecar.is_file()
-            and json.loads(sidecar.read_text()).get("fingerprint") == key
-        ):
-            log.info("%s %s: %s is up to date, kept", args.target, args.attack, csv.name)
-            frame, summary = pd.read_csv(csv), json.loads(sidecar.read_text())["summary"]
-        else:
-            example_set = load_set(path)
-            if head:
-                example_set = example_set.head(head)
-            log.info(
-                "%s: %s_d on %s (%d inputs)", args.target, args.attack, path.stem, len(example_set)
-            )
-            table = cost_table(attack, model, example_set, batch_size=batch_size, device=device)
-            frame, summary = table.frame, _summary(table.frame, table.seconds, table.cap)
-            write_text_atomic(csv, frame.to_csv(index=False))
-            write_json_atomic(
-                sidecar, {"fingerprint": key, "hyperparameters": hp, "summary": summary}
-            )
-        summaries[path.stem] = summary
-        tables[path.stem] = frame
-        log.info(
-            "%s %s_d %s: mean cost %.1f, mean queries %.1f",
-            args.target,
-            args.attack,
-            path.stem,
-            summary["mean_cost"],
-            summary["mean_queries"],
-        )
+    costs = {name: frame["cost"] for name, (frame, _) in measured.items()}
+    summaries = {name: summary for name, (_, summary) in measured.items()}
     write_json_atomic(
         args.metrics,
-        {"target": args.target, "attack": args.attack, "sets": summaries, "auroc": _aurocs(tables)},
+        {
+            "target": args.target,
+            "attack": args.attack,
+            "sets": summaries,
+            "auroc": aurocs_against_benign(costs),
+        },
     )
-
-
-def _aurocs(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """Benign vs each adversarial set of the same split, score = -cost (ties count half)."""
-    aurocs = {}
-    for name, frame in tables.items():
-        kind, _, split = name.rpartition("_")
-        benign = tables.get(f"benign_{split}")
-        if kind == "benign" or benign is None:
-            continue
-        labels = [0] * len(benign) + [1] * len(frame)
-        scores = list(-benign["cost"]) + list(-frame["cost"])
-        aurocs[name] = round(float(roc_auc_score(labels, scores)), 4)
-    return aurocs
 
 
 def cli() -> None:

@@ -2,55 +2,39 @@
 
 Reads every target's AUROC report (``auroc`` stage) and, where present, its baselines report,
 and writes ``<out>.csv`` and ``<out>.md`` (paper, ours, difference, bootstrap interval, TPR at
-low FPR), plus one headline row per detector under ``--headline``. The table is also printed, so a run shows each number beside the paper's.
+low FPR), plus one headline row per detector under ``--headline``. The table is also printed,
+so a run shows each number beside the paper's.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from pathlib import Path
 
 from a2d.config import Params
 from a2d.errors import DataError
 from a2d.reporting.headline import table2_rows, write_headline_rows
-from a2d.reporting.table2 import TIES_NOTE, load_reports, table2_frame, table2_glance
+from a2d.reporting.table2 import (
+    NOTES,
+    TITLE,
+    load_baselines,
+    load_reports,
+    table2_frame,
+    table2_glance,
+)
 from a2d.reporting.tables import markdown_table, write_table
 from stages._cli import parser, run
 
 log = logging.getLogger("a2d.stages.table2")
-
-NOTES = (
-    TIES_NOTE,
-    "Unfiltered (the Env1 protocol): failed adversarials stay in the adversarial set; "
-    "auroc_success_only drops them. ci_low/ci_high: seeded percentile bootstrap interval.",
-    "tpr@fprX: the largest true-positive rate of a cost threshold whose false-positive rate on "
-    "the benign evaluation set is at most X.",
-    "Differences from the paper's setting: results/DEVIATIONS.md.",
-)
-
-
-def _baselines(folder: str | None) -> dict[str, dict]:
-    if not folder or not Path(folder).is_dir():
-        return {}
-    documents = [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
-    return {doc["target"]: doc for doc in documents}
 
 
 def main(args: argparse.Namespace, params: Params) -> None:
     reports = [r for r in load_reports(args.aurocs) if r["target"] in params.craft.targets]
     if not reports:
         raise DataError(f"no AUROC reports in '{args.aurocs}'; run `dvc repro auroc` first")
-    frame = table2_frame(reports, _baselines(args.baselines))
+    frame = table2_frame(reports, load_baselines(args.baselines))
     glance = table2_glance(frame)
-    write_table(
-        frame,
-        args.out,
-        title="Table 2: AUROC, ours (paper)",
-        notes=NOTES,
-        glance=glance,
-    )
+    write_table(frame, args.out, title=TITLE, notes=NOTES, glance=glance)
     write_headline_rows(args.headline, table2_rows(frame))
     log.info("Table 2, ours (paper):\n%s", markdown_table(glance))
 
@@ -60,7 +44,9 @@ def cli() -> None:
     p.add_argument("--aurocs", required=True, help="input: folder of AUROC reports (auroc stage)")
     p.add_argument("--baselines", default=None, help="input: folder of baselines reports")
     p.add_argument("--out", required=True, help="output path without suffix (.csv and .md)")
-    p.add_argument("--headline", required=True, help="output: folder of headline rows (DVC metrics)")
+    p.add_argument(
+        "--headline", required=True, help="output: folder of headline rows (DVC metrics)"
+    )
     run("table2", main, p.parse_args())
 
 

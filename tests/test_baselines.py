@@ -31,10 +31,19 @@ from a2d.baselines import (
     noise_rng,
     noisy_samples,
 )
+from a2d.baselines.evaluate import evaluate_target
 from a2d.baselines.noise import check_noise_rule
-from a2d.config import PARAMS_FILE, PROJECT_ROOT, load_params
-from a2d.data.sets import ExampleSet, save_set
-from a2d.errors import ConfigError
+from a2d.config import (
+    PARAMS_FILE,
+    PROJECT_ROOT,
+    BaselinesConfig,
+    KDBUConfig,
+    LIDConfig,
+    load_params,
+)
+from a2d.data import DatasetSplit
+from a2d.data.sets import ExampleSet, load_sets, save_set
+from a2d.errors import ConfigError, DataError
 from a2d.models import ClassifierWrapper, LayeredNet, build_model
 from a2d.models.layered import Step, flatten
 
@@ -320,6 +329,80 @@ def test_an_attack_crafted_on_part_of_the_pool_is_paired_with_those_images() -> 
     with pytest.raises(ValueError, match=r"cw_train is not paired with benign_train: 20 source"):
         pool["cw"].indices = pool["cw"].indices + 1000
         evaluate_baselines(model, evaluation, pool, kde, **settings)
+
+
+def _toy_config() -> BaselinesConfig:
+    return BaselinesConfig(
+        bl1=KDBUConfig(mc_passes=5, batch_size=16, bandwidth={"toy": 1.0}),
+        bl2=LIDConfig(k=5, minibatch=20, block_size=10),
+        noise={"toy": {"fgsm": 0.05}},
+    )
+
+
+def test_evaluate_target_is_the_stage_steps_on_the_folder(tmp_path: Path) -> None:
+    """The stage's one library call equals the steps the stage took itself before: load the
+    sets, fit BL1's densities with the configured bandwidth, evaluate with the config."""
+    model = tiny_model()
+    for split, seed in (("eval", 0), ("train", 1)):
+        for example_set in _sets(model, 40, split, seed).values():
+            save_set(example_set, tmp_path)
+    train_x = torch.rand(60, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+    training = DatasetSplit(x=train_x, y=model.predict(train_x), indices=torch.arange(60))
+    got = evaluate_target(
+        model, tmp_path, lambda: training, dataset="toy", config=_toy_config(), seed=0
+    )
+    kde = fit_class_kde(model, training.x, training.y, bandwidth=1.0, batch_size=16)
+    expected = evaluate_baselines(
+        model,
+        load_sets(tmp_path, "eval"),
+        load_sets(tmp_path, "train"),
+        kde,
+        noise={"fgsm": 0.05},
+        seed=0,
+        mc_passes=5,
+        mc_batch_size=16,
+        k=5,
+        minibatch=20,
+        block_size=10,
+    )
+    assert got == expected
+
+
+def _no_training_images() -> DatasetSplit:
+    raise AssertionError("the training images were loaded before the inputs were checked")
+
+
+TARGET_ERRORS = [
+    ("no adversarial set", {}, (), DataError, r"needs benign_eval.pt and at least one"),
+    ("no bandwidth", {"bl1": KDBUConfig()}, ("fgsm",), ConfigError, r"bl1.bandwidth.toy is not"),
+    ("no noise rule", {"noise": {}}, ("fgsm",), ConfigError, r"noise.toy has no rule for fgsm"),
+    (
+        "too few for BL2",
+        {"bl2": LIDConfig(block_size=100)},
+        ("fgsm",),
+        ConfigError,
+        r"80/20 split of 40 inputs",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "attacks", "error", "message"),
+    TARGET_ERRORS,
+    ids=[c[0] for c in TARGET_ERRORS],
+)
+def test_evaluate_target_checks_before_loading_anything(
+    tmp_path: Path, case: str, change: dict, attacks: tuple, error: type, message: str
+) -> None:
+    model = tiny_model()
+    for kind, example_set in _sets(model, 40, "eval", 0).items():
+        if kind == "benign" or kind in attacks:
+            save_set(example_set, tmp_path)
+    config = _toy_config()
+    for field_name, value in change.items():
+        setattr(config, field_name, value)
+    with pytest.raises(error, match=message):
+        evaluate_target(model, tmp_path, _no_training_images, dataset="toy", config=config, seed=0)
 
 
 # --- one-line errors for bad input ------------------------------------------------------------

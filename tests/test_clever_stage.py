@@ -26,9 +26,16 @@ from a2d.costs.timing import TIME_COLUMNS, timed_costs
 from a2d.data.sets import ExampleSet, save_set
 from a2d.errors import ConfigError
 from a2d.reporting import save_figure
-from a2d.reporting.attack_time import score_vs_time, spearman, time_vs_iterations
-from a2d.reporting.table1 import mean_ci, table1_frame, table1_rows
+from a2d.reporting.attack_time import score_vs_time, time_vs_iterations
+from a2d.reporting.table1 import table1_cells, table1_frame
+from a2d.reporting.table1 import table1_rows as layout_rows
 from a2d.robustness import TARGETS
+from a2d.robustness.statistics import (
+    mean_ci,
+    spearman,
+    table1_statistics,
+    timing_statistics,
+)
 from a2d.robustness.tables import (
     CleverSettings,
     clever_columns,
@@ -51,6 +58,13 @@ def synthetic_scores(n: int = 100, spread: float = 0.0) -> dict[str, pd.DataFram
         kind: pd.DataFrame({target: mean * (1 + offsets) for target in TARGETS})
         for kind, mean in MEANS.items()
     }
+
+
+def table1_rows(
+    scores: dict[str, pd.DataFrame], *, dataset: str, targets: list[str] | tuple[str, ...]
+) -> list[dict]:
+    """Table 1's rows of one dataset: the statistics (robustness) laid out (reporting)."""
+    return layout_rows(table1_statistics(scores, targets=targets), dataset=dataset)
 
 
 def _cell(rows: list[dict], label: str, column: str) -> dict:
@@ -91,8 +105,8 @@ def test_avg_lambda_of_the_paper_covers_the_same_sets_as_ours() -> None:
 
 
 def test_table1_frame_puts_paper_ours_diff_side_by_side() -> None:
-    scores = synthetic_scores(spread=0.5)
-    frame = table1_frame({"mnist": scores, "cifar10": scores}, targets=["untargeted", "llc"])
+    statistics = table1_statistics(synthetic_scores(spread=0.5), targets=["untargeted", "llc"])
+    frame = table1_frame({"mnist": statistics, "cifar10": statistics})
     assert list(frame.columns[:6]) == ["dataset", "label", "column", "paper", "ours", "diff"]
     assert {"ci", "n", "n_dropped"} <= set(frame.columns)
     assert len(frame) == 2 * 2 * 10
@@ -159,10 +173,34 @@ TABLE_ERRORS = [
     ("what", "change", "match"), TABLE_ERRORS, ids=[e[0] for e in TABLE_ERRORS]
 )
 def test_table1_errors_say_what_is_wrong(what: str, change: dict, match: str) -> None:
-    call = dict(scores=synthetic_scores(), dataset="mnist", targets=["llc"]) | change
+    call = dict(scores=synthetic_scores(), targets=["llc"]) | change
     with pytest.raises(ValueError, match=match) as info:
-        table1_rows(call.pop("scores"), **call)
+        table1_statistics(call.pop("scores"), **call)
     assert "\n" not in str(info.value)
+
+
+COMMITTED = PROJECT_ROOT / "results" / "clever"
+
+
+@pytest.mark.parametrize("target", ["env1_mnist", "env1_cifar10"])
+def test_statistics_reproduce_the_committed_clever_metrics(target: str) -> None:
+    """The committed per-image scores give the committed Table 1 cells and timing numbers."""
+    from a2d.config import model_config
+    from a2d.robustness.run import read_attack_times, read_clever_scores
+
+    metrics = PROJECT_ROOT / "results" / "metrics" / f"clever_{target}.json"
+    if not (COMMITTED / target).is_dir() or not metrics.is_file():
+        pytest.skip(f"no committed CLEVER outputs of {target}")
+    committed = json.loads(metrics.read_text())
+    params = load_params()
+    scores = read_clever_scores(COMMITTED, target, list(committed["sets"]))
+    statistics = table1_statistics(
+        scores, targets=committed["settings"]["targets"], confidence=committed["confidence"]
+    )
+    cells = table1_cells(statistics, dataset=model_config(params, target).dataset)
+    assert json.dumps(cells, sort_keys=True) == json.dumps(committed["table1"], sort_keys=True)
+    timing = timing_statistics(read_attack_times(COMMITTED, target))
+    assert {"attack": committed["attack_time"]["attack"], **timing} == committed["attack_time"]
 
 
 def test_mean_ci_errors() -> None:
@@ -297,14 +335,33 @@ def test_figures_have_one_panel_per_dataset(tmp_path: Path) -> None:
             "cost": rng.integers(1, 80, 10),
         }
     )
-    fig = score_vs_time({"mnist": frame, "cifar10": frame})
-    assert len(fig.axes) == 2 and fig.axes[0].get_title().startswith("(a) MNIST: n = 10")
+    fig = score_vs_time({"mnist": frame, "cifar10": frame}, {"mnist": 0.5, "cifar10": -0.25})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["(a) MNIST: n = 10, Spearman 0.50", "(b) CIFAR10: n = 10, Spearman -0.25"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["FGSM", "C&W"]
     png, pdf = save_figure(fig, tmp_path / "fig2")
     assert png.stat().st_size > 0 and pdf.stat().st_size > 0
-    assert len(time_vs_iterations({"mnist": frame}).axes) == 1
-    assert math.isnan(spearman(frame["score"][:2], frame["seconds"][:2]))
+    assert len(time_vs_iterations({"mnist": frame}, {"mnist": 0.9}).axes) == 1
     with pytest.raises(ValueError, match=r"no timing tables to plot"):
-        score_vs_time({})
+        score_vs_time({}, {})
+    with pytest.raises(ValueError, match=r"no Spearman correlation for panel\(s\) \['cifar10'\]"):
+        score_vs_time({"mnist": frame, "cifar10": frame}, {"mnist": 0.5})
+
+
+def test_timing_statistics_are_rounded_and_null_where_undefined() -> None:
+    times = pd.DataFrame(
+        {"score": [0.1, 0.2, 0.3, 0.4], "cost": [4, 3, 2, 1], "seconds": [1.0, 2.0, 3.0, 5.0]}
+    )
+    assert timing_statistics(times) == {
+        "n": 4,
+        "spearman_score_seconds": 1.0,
+        "spearman_iterations_seconds": -1.0,
+        "mean_seconds": 2.75,
+    }
+    assert math.isnan(spearman(times["score"][:2], times["seconds"][:2]))
+    few = timing_statistics(times[:2])
+    assert few["spearman_score_seconds"] is None and few["mean_seconds"] == 1.5
+    assert set(timing_statistics(times[:0]).values()) == {0, None}
 
 
 def _params_with(tmp_path: Path, mutate) -> Path:  # noqa: ANN001 - a small lambda
@@ -453,7 +510,7 @@ def test_clever_stage_and_reports_on_synthetic_sets(
     assert metrics["attack_time"]["n"] == 3
 
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="a2d.stages.clever"):
+    with caplog.at_level(logging.INFO, logger="a2d.robustness.run"):
         clever_stage.main(args, params)
     assert caplog.text.count("is up to date, kept") == 6, caplog.text
 

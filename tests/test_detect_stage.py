@@ -1,8 +1,9 @@
 """The detect stage: cost tables -> Figure 6 / Table 3 / Table 7, on synthetic cost frames.
 
 Covers reading the cost CSVs (and the one-line errors when they are missing), the END training
-mix, the accuracies, the Table 3 cost analysis, the Table 7 sweeps, the paper-beside-ours
-tables, the config keys, and the stage end to end on small synthetic tables.
+mix, the accuracies, the Table 3 cost analysis, the Table 7 sweeps (measured under our keys), the
+paper-beside-ours tables (laid out under the paper's names), the config keys, and the stage end
+to end on small synthetic tables.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from a2d.config import PROJECT_ROOT, check_neighbours, load_params
+from a2d.config import PROJECT_ROOT, check_neighbours, load_params, model_config
+from a2d.detectors import AttackAsDefense
 from a2d.detectors.evaluation import (
     CostSets,
     average_accuracy,
@@ -31,8 +33,10 @@ from a2d.detectors.evaluation import (
     sweep_threshold,
     zscore_accuracies,
 )
+from a2d.detectors.run import DetectorScores, detector_scores
 from a2d.errors import ConfigError, DataError
-from a2d.reporting import detection as report
+from a2d.models import build_target, save_weights
+from a2d.reporting import detector_tables as report
 
 ATTACKS = ("bim", "bim2", "jsma", "dba")
 CRAFTED = ("fgsm", "bim-a", "jsma", "cw")
@@ -154,27 +158,30 @@ def test_mixed_adversarial_wraps_around_beyond_one_set() -> None:
 def test_separable_costs_give_perfect_detectors() -> None:
     sets = synthetic_sets(200, separation=1000.0)  # adversarial costs are all 0
     knn = knn_accuracies(sets, n_neighbors=25)
-    assert set(knn["attack_d"]) == {"JSMA_d", "BIM_d", "BIM2_d", "DBA_d", "END"}
-    assert set(knn["input"]) == {"FGSM", "BIM-A", "JSMA", "C&W", "Benign"}
+    # measurement keeps our keys; reporting turns them into the paper's names
+    assert set(knn["detector"]) == {"knn"}
+    assert list(dict.fromkeys(knn["attack_d"])) == ["jsma", "bim", "bim2", "dba", "END"]
+    assert set(knn["input"]) == {"fgsm", "bim-a", "jsma", "cw", "benign"}
     assert (knn["accuracy"] > 0.97).all(), knn
     z = zscore_accuracies(sets, threshold=-1.281552, k=2)
-    assert (z.loc[z["input"] != "Benign", "accuracy"] == 1.0).all()
+    assert set(z["detector"]) == {"zscore"}
+    assert (z.loc[z["input"] != "benign", "accuracy"] == 1.0).all()
 
 
 def test_zscore_benign_accuracy_is_about_ninety_percent() -> None:
     """h = -1.2816 is the 10% quantile of the fitted benign distribution (by construction)."""
     sets = synthetic_sets(2000, seed=5)
     z = zscore_accuracies(sets, threshold=-1.281552, k=2)
-    single = z[(z["input"] == "Benign") & (z["attack_d"] != "END")]["accuracy"]
+    single = z[(z["input"] == "benign") & (z["attack_d"] != "END")]["accuracy"]
     assert single.between(0.87, 0.93).all(), single
 
 
 def test_average_accuracy_is_the_unweighted_mean_over_inputs() -> None:
     frame = pd.DataFrame(
         {
-            "detector": ["K-NN"] * 3,
-            "attack_d": ["BIM_d"] * 3,
-            "input": ["FGSM", "C&W", "Benign"],
+            "detector": ["knn"] * 3,
+            "attack_d": ["bim"] * 3,
+            "input": ["fgsm", "cw", "benign"],
             "accuracy": [0.5, 1.0, 0.9],
         }
     )
@@ -184,8 +191,8 @@ def test_average_accuracy_is_the_unweighted_mean_over_inputs() -> None:
 def test_cost_analysis_rows_and_thresholds() -> None:
     sets = synthetic_sets(300)
     table = cost_analysis(sets, threshold=-1.281552, k=2)
-    assert list(table["attack_d"]) == ["JSMA_d", "BIM_d", "BIM2_d", "DBA_d", "END"]
-    bim = table.set_index("attack_d").loc["BIM_d"]
+    assert list(table["attack_d"]) == ["jsma", "bim", "bim2", "dba", "END"]
+    bim = table.set_index("attack_d").loc["bim"]
     adv_q = np.vstack([sets.queries[f"{c}_eval"][:, 0] for c in CRAFTED]).mean()
     assert bim["adv_q"] == pytest.approx(adv_q)
     assert bim["benign_q"] == pytest.approx(sets.queries["benign_eval"][:, 0].mean())
@@ -232,7 +239,7 @@ def test_parameter_sweeps_cover_every_grid() -> None:
     same = table[
         ((table["parameter"] == "K") & (table["value"] == 25))
         | ((table["parameter"] == "ratio") & (table["value"] == "1:1"))
-        | ((table["parameter"] == "classifier") & (table["value"] == "K-NN"))
+        | ((table["parameter"] == "classifier") & (table["value"] == "knn"))
     ]
     assert len(same) == 3 and same["acc_adv"].nunique() == 1 and same["acc_benign"].nunique() == 1
     again = parameter_sweeps(
@@ -246,7 +253,7 @@ def test_degenerate_costs_are_one_line_data_errors() -> None:
     sets.cost["benign_train"][:, 0] = 500.0  # every benign input fails BIM_d: no spread
     with pytest.raises(
         DataError,
-        match=r"Z-score BIM_d: attack_d .bim.: benign costs must take at least two distinct values.* all equal to 500.0",
+        match=r"Z-score bim: attack_d .bim.: benign costs must take at least two distinct values.* all equal to 500.0",
     ):
         zscore_accuracies(sets, threshold=-1.281552, k=2)
 
@@ -255,15 +262,54 @@ def test_degenerate_costs_are_one_line_data_errors() -> None:
 # reports: paper beside ours
 
 
-def _accuracies(sets: CostSets) -> pd.DataFrame:
-    return pd.concat(
-        [knn_accuracies(sets, n_neighbors=25), zscore_accuracies(sets, threshold=-1.281552, k=2)],
-        ignore_index=True,
+def _scores(sets: CostSets) -> DetectorScores:
+    return detector_scores(sets, n_neighbors=25, threshold=-1.281552, k=2)
+
+
+def test_detector_scores_stack_both_families_with_their_averages() -> None:
+    sets = synthetic_sets(100)
+    scores = _scores(sets)
+    pd.testing.assert_frame_equal(
+        scores.accuracies,
+        pd.concat(
+            [
+                knn_accuracies(sets, n_neighbors=25),
+                zscore_accuracies(sets, threshold=-1.281552, k=2),
+            ],
+            ignore_index=True,
+        ),
     )
+    pd.testing.assert_frame_equal(scores.averages, average_accuracy(scores.accuracies))
+    pd.testing.assert_frame_equal(scores.analysis, cost_analysis(sets, threshold=-1.281552, k=2))
+
+
+def test_reports_use_the_papers_names() -> None:
+    frame = report.fig6_frame(_scores(synthetic_sets(100)), dataset="mnist")
+    assert list(dict.fromkeys(frame["detector"])) == ["K-NN", "Z-score"]
+    assert list(dict.fromkeys(frame["attack_d"])) == ["JSMA_d", "BIM_d", "BIM2_d", "DBA_d", "END"]
+    # bim-a is the paper's BIM: the paper never writes BIM-A
+    assert list(dict.fromkeys(frame["input"])) == [
+        "FGSM",
+        "BIM",
+        "JSMA",
+        "C&W",
+        "Benign",
+        "Average",
+    ]
+    notes = report.table7_notes(
+        target="t",
+        paper_setting=True,
+        n_neighbors=25,
+        threshold=-1.281552,
+        k=2,
+        seed=0,
+        attacks_d=["bim", "bim2", "jsma"],
+    )
+    assert "(BIM_d, BIM2_d, JSMA_d)" in " ".join(notes)
 
 
 def test_fig6_frame_puts_the_paper_knn_averages_beside_ours() -> None:
-    frame = report.fig6_frame(_accuracies(synthetic_sets(100)), dataset="mnist")
+    frame = report.fig6_frame(_scores(synthetic_sets(100)), dataset="mnist")
     avg = frame[frame["input"] == "Average"].set_index(["detector", "attack_d"])
     assert avg.loc[("K-NN", "END"), "paper"] == 0.9936
     assert avg.loc[("K-NN", "JSMA_d"), "paper"] == 0.9084
@@ -278,9 +324,7 @@ def test_fig6_frame_puts_the_paper_knn_averages_beside_ours() -> None:
 
 def test_fig6_and_table3_frames_carry_the_successful_only_view() -> None:
     sets, other = synthetic_sets(100), synthetic_sets(100, seed=9, separation=3.0)
-    frame = report.fig6_frame(
-        _accuracies(sets), dataset="mnist", successful_only=_accuracies(other)
-    )
+    frame = report.fig6_frame(_scores(sets), dataset="mnist", successful_only=_scores(other))
     assert list(frame.columns[-2:]) == ["diff", "ours_successful_only"]
     assert frame["ours_successful_only"].notna().all() and len(frame) == 60
     table3 = report.table3_frame(
@@ -309,10 +353,12 @@ def test_table7_frame_has_the_paper_only_in_its_setting() -> None:
             {"parameter": "K", "value": 100, "acc_benign": 0.97, "acc_adv": 0.96},
             {"parameter": "h", "value": -1.281552, "acc_benign": 0.9, "acc_adv": 0.95},
             {"parameter": "ratio", "value": "1:2", "acc_benign": 0.95, "acc_adv": 0.97},
-            {"parameter": "classifier", "value": "RFC", "acc_benign": 0.99, "acc_adv": 0.9},
+            {"parameter": "classifier", "value": "rfc", "acc_benign": 0.99, "acc_adv": 0.9},
         ]
     )
-    frame = report.table7_frame(sweeps, paper_setting=True).set_index(["parameter", "metric"])
+    table = report.table7_frame(sweeps, paper_setting=True)
+    assert list(table.loc[table["parameter"] == "classifier", "value"]) == ["RFC", "RFC"]
+    frame = table.set_index(["parameter", "metric"])
     assert frame.loc[("K", "acc_adv"), "paper"] == 0.9685
     assert frame.loc[("K", "acc_benign"), "paper"] == 0.979
     assert frame.loc[("h", "acc_benign"), "paper"] == 0.926
@@ -323,13 +369,13 @@ def test_table7_frame_has_the_paper_only_in_its_setting() -> None:
 
 
 def test_fig6_figure_and_metrics() -> None:
-    sets = synthetic_sets(100)
-    accuracies = _accuracies(sets)
-    fig = report.fig6_figure(accuracies, title="test")
+    scores = _scores(synthetic_sets(100))
+    fig = report.fig6_figure(scores.accuracies, title="test")
     assert isinstance(fig, Figure) and len(fig.axes) == 2
-    metrics = report.headline_metrics(
-        accuracies, cost_analysis(sets, threshold=-1.281552, k=2), dataset="mnist"
-    )
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["FGSM", "BIM", "JSMA", "C&W", "Benign"]
+    assert fig.axes[0].get_title() == "(a) K-NN, test"
+    metrics = report.headline_metrics(scores, dataset="mnist")
     assert set(metrics["knn_average_accuracy"]) == {"JSMA_d", "BIM_d", "BIM2_d", "DBA_d", "END"}
     assert metrics["paper_knn_average_accuracy"]["END"] == 0.9936
     assert 0 <= metrics["zscore_benign_accuracy"]["BIM_d"] <= 1
@@ -390,6 +436,17 @@ SMALL = [
 ]
 
 
+def _weights(path: Path) -> Path:
+    """Weights of env1_mnist's architecture (random: the stage only fits on precomputed costs)."""
+    params = load_params()
+    cfg = model_config(params, "env1_mnist")
+    dataset = params.datasets[cfg.dataset]
+    if not path.is_file():
+        net = build_target(cfg.arch, normalize=cfg.normalize, mean=dataset.mean, std=dataset.std)
+        save_weights(net, path)
+    return path
+
+
 def _stage(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     out = tmp_path / "out"
     args = [
@@ -400,6 +457,10 @@ def _stage(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         "env1_mnist",
         "--costs",
         str(tmp_path / "costs" / "env1_mnist"),
+        "--weights",
+        str(_weights(tmp_path / "env1_mnist.pt")),
+        "--detectors",
+        str(out / "detectors" / "env1_mnist"),
         "--fig6",
         str(out / "figures" / "fig6_env1_mnist"),
         "--fig6-table",
@@ -435,8 +496,12 @@ def test_detect_stage_writes_every_artefact(tmp_path: Path) -> None:
         "tables/table3_env1_mnist.md",
         "tables/table7_env1_mnist.csv",
         "tables/table7_env1_mnist.md",
+        "detectors/env1_mnist_knn.json",
+        "detectors/env1_mnist_zscore.json",
     ):
         assert (out / rel).stat().st_size > 0, rel
+    zscore_end = AttackAsDefense.load(out / "detectors/env1_mnist_zscore.json")
+    assert (zscore_end.detector, zscore_end.k) == ("zscore", 2)
     metrics = json.loads((out / "metrics/detect_env1_mnist.json").read_text())
     assert metrics["target"] == "env1_mnist"
     zscore = json.loads((out / "headline/env1_mnist/zscore.json").read_text())

@@ -177,8 +177,9 @@ def test_bounds_scale_the_attacks(net: nn.Module, inputs: torch.Tensor) -> None:
     with torch.no_grad():
         scaled[1].weight.copy_(net[1].weight / 255.0)
         scaled[1].bias.copy_(net[1].bias)
-    unit = AttackAsDefense(net, attacks=["bim"], bounds=(0, 1)).attack_costs(inputs[:8])
-    wide = AttackAsDefense(scaled, attacks=["bim"], bounds=(0, 255)).attack_costs(inputs[:8] * 255)
+    unit = AttackAsDefense(net, attacks=["bim"], dataset="mnist", bounds=(0, 1))
+    wide = AttackAsDefense(scaled, attacks=["bim"], dataset="mnist", bounds=(0, 255))
+    unit, wide = unit.attack_costs(inputs[:8]), wide.attack_costs(inputs[:8] * 255)
     np.testing.assert_array_equal(unit.cost, wide.cost)
 
 
@@ -191,7 +192,7 @@ ERRORS = [
     ),
     (
         "outside bounds",
-        lambda n, x: AttackAsDefense(n, bounds=(0, 1)).fit(x * 255),
+        lambda n, x: AttackAsDefense(n, attacks=ATTACKS, bounds=(0, 1)).fit(x * 255),
         ValueError,
         r"outside the declared bounds",
     ),
@@ -257,7 +258,7 @@ ERRORS = [
     ),
     (
         "not a tensor",
-        lambda n, x: AttackAsDefense(n, bounds=(0, 1)).fit(x.numpy()),
+        lambda n, x: AttackAsDefense(n, attacks=ATTACKS, bounds=(0, 1)).fit(x.numpy()),
         ValueError,
         r"4-D float tensor",
     ),

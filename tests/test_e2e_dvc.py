@@ -184,6 +184,8 @@ def test_detect_stage_wrote_fig6_table3_table7(ci_repo: tuple[Path, dict[str, st
     table7 = pd.read_csv(repo / "results/tables/table7_env1_mnist.csv")
     assert set(table7["parameter"]) == {"K", "ratio", "h", "k", "classifier"}
     assert set(table7.loc[table7["parameter"] == "K", "value"].astype(int)) == {5, 10, 15, 25, 50}
+
+
 def test_clever_stage_wrote_scores_table1_and_figures(ci_repo: tuple[Path, dict[str, str]]) -> None:
     import pandas as pd
 

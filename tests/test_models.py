@@ -14,6 +14,7 @@ from a2d.models import (
     ClassifierWrapper,
     build_model,
     build_network,
+    load_pretrained,
     load_weights,
     save_weights,
 )
@@ -86,26 +87,31 @@ def test_missing_weights_say_which_stage_makes_them(tmp_path: Path) -> None:
 def test_env2_pretrained_lenet_reaches_bl3_accuracy(data_root: Path) -> None:
     """BL3's own weights: 98.29% on the 10k test images (paper 98.3%), checked on the first 2000."""
     from a2d.data import load_split
-    from stages.model import _load_pretrained
 
     params = load_params()
     cfg = params.models["env2_mnist"]
     model = build_model(
         cfg.arch, mean=params.datasets["mnist"].mean, std=params.datasets["mnist"].std
     )
-    _load_pretrained(model, cfg)
+    load_pretrained(model, PROJECT_ROOT / cfg.pretrained, sha256=cfg.pretrained_sha256)
     test = load_split("MNIST", data_root, train=False, limit=2000)
     accuracy = float((model.predict(test.x) == test.y).float().mean())
     assert accuracy > 0.975
 
 
 def test_pretrained_hash_mismatch_is_a_data_error(tmp_path: Path) -> None:
-    from stages.model import _load_pretrained
-
     fake = tmp_path / "fake.pkl"
     torch.save(build_network("env2_mnist_lenet5").state_dict(), fake)
     cfg = load_params().models["env2_mnist"]
-    cfg.pretrained = str(fake)
     with pytest.raises(DataError, match="do not match pretrained_sha256"):
-        _load_pretrained(build_model(cfg.arch), cfg)
-    assert PROJECT_ROOT.is_dir()
+        load_pretrained(build_model(cfg.arch), fake, sha256=cfg.pretrained_sha256)
+    with pytest.raises(DataError, match="not found; set models.<target>.pretrained"):
+        load_pretrained(build_model(cfg.arch), tmp_path / "missing.pkl")
+
+
+def test_pretrained_weights_load_without_a_hash(tmp_path: Path) -> None:
+    saved = build_network("env2_mnist_lenet5")
+    torch.save(saved.state_dict(), tmp_path / "w.pkl")
+    model = load_pretrained(build_model("env2_mnist_lenet5"), tmp_path / "w.pkl")
+    for name, tensor in saved.state_dict().items():
+        assert torch.equal(model.net.state_dict()[name], tensor)

@@ -1,4 +1,4 @@
-"""Reporting: AUROC summaries, Table 2 and Figure 5 from cost tables, the table/figure writers."""
+"""AUROC measurement (a2d.detectors.roc) and reporting: Table 2, Figure 5, names, the writers."""
 
 from __future__ import annotations
 
@@ -14,11 +14,18 @@ from sklearn.metrics import roc_auc_score
 
 from a2d.config import PROJECT_ROOT
 from a2d.costs.tables import COLUMNS, read_cost_tables
-from a2d.detectors.roc import cost_scores, roc_summary, tpr_at_fpr
+from a2d.detectors.roc import (
+    auroc,
+    bootstrap_interval,
+    cost_auroc_report,
+    cost_scores,
+    roc_summary,
+    tpr_at_fpr,
+)
 from a2d.errors import ConfigError, DataError
 from a2d.reporting import comparison_frame, markdown_table, save_figure, write_table
 from a2d.reporting.fig5 import iteration_boxplots
-from a2d.reporting.table2 import cost_auroc_report, table2_frame, table2_glance
+from a2d.reporting.table2 import load_baselines, table2_frame, table2_glance
 
 SETS = {"benign": 60.0, "fgsm": 20.0, "bim-a": 5.0, "jsma": 12.0, "cw": 2.0}
 
@@ -99,12 +106,129 @@ def test_roc_summary_errors(benign, adversarial, kwargs, error, match) -> None:
         roc_summary(benign, adversarial, **kwargs)
 
 
+AUROC_CASES = [
+    # (benign, adversarial): integer costs as scores, so ties are frequent
+    ([3, 5, 5, 9], [1, 5, 2]),
+    ([1, 1, 1], [1, 1]),  # every pair tied: 0.5
+    ([0, 1], [2, 3, 4]),  # perfectly separated
+    ([4], [4, 5, 3]),  # one benign input
+]
+
+
+@pytest.mark.parametrize(("benign", "adversarial"), AUROC_CASES)
+def test_the_one_auroc_is_sklearns_bit_for_bit(benign: list[int], adversarial: list[int]) -> None:
+    labels = [0] * len(benign) + [1] * len(adversarial)
+    assert auroc(benign, adversarial) == roc_auc_score(labels, benign + adversarial)
+    summary = roc_summary(benign, adversarial, n_bootstrap=0)
+    assert summary.auroc == auroc(benign, adversarial) == summary.ci_low == summary.ci_high
+
+
+def test_auroc_matches_sklearn_on_tie_heavy_random_costs() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        benign, adversarial = rng.integers(0, 8, 40), rng.integers(0, 5, 30)
+        labels = np.r_[np.zeros(40), np.ones(30)]
+        expected = roc_auc_score(labels, -np.r_[benign, adversarial])
+        assert auroc(cost_scores(benign), cost_scores(adversarial)) == expected
+
+
+def test_bootstrap_interval_is_what_roc_summary_reports() -> None:
+    rng = np.random.default_rng(2)
+    benign, adversarial = rng.normal(0, 1, 50), rng.normal(1, 1, 40)
+    summary = roc_summary(benign, adversarial, n_bootstrap=100, confidence=0.9, seed=5)
+    interval = bootstrap_interval(benign, adversarial, n_bootstrap=100, confidence=0.9, seed=5)
+    assert interval == (summary.ci_low, summary.ci_high)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: auroc([], [1.0]), DataError, "no benign scores"),
+        (lambda: auroc([1.0], [np.inf]), DataError, "adversarial scores contain NaN or infinity"),
+        (lambda: bootstrap_interval([1.0], [2.0], confidence=0.0), ConfigError, "confidence"),
+        (lambda: bootstrap_interval([1.0], [2.0], n_bootstrap=-2), ConfigError, "n_bootstrap"),
+        (
+            lambda: cost_auroc_report({"bim": {"fgsm": pd.DataFrame({"cost": [1]})}}),
+            DataError,
+            "the bim cost tables have no benign set",
+        ),
+    ],
+    ids=["empty", "inf", "confidence", "n_bootstrap", "no benign"],
+)
+def test_auroc_errors_say_what_is_wrong(call, error, match) -> None:  # noqa: ANN001
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_baseline_auroc_is_the_one_auroc_rounded() -> None:
+    from a2d.baselines.detection import auroc as baseline_auroc
+
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 0, 1], 30)
+    scores = np.round(rng.random(90), 1)  # ties
+    assert baseline_auroc(y, scores) == round(float(roc_auc_score(y, scores)), 4)
+    with pytest.raises(ValueError, match=r"labels must be 0 \(normal, noisy\) or 1"):
+        baseline_auroc(np.array([0, 2]), np.array([0.1, 0.2]))
+
+
+# -- display names and the measurement / reporting split ---------------------------------------
+
+
+def test_one_display_name_table() -> None:
+    from a2d.reporting.names import ATTACKS_D, SETS, display_name, value_key
+
+    assert [SETS[k] for k in ("benign", "fgsm", "bim-a", "jsma", "cw")] == [
+        "Benign",
+        "FGSM",
+        "BIM",
+        "JSMA",
+        "C&W",
+    ]  # as the paper's Tables 1 and 2 and Figure 5
+    assert list(ATTACKS_D.values()) == ["JSMA_d", "BIM_d", "BIM2_d", "DBA_d"]
+    assert display_name("deepfool", SETS) == "DeepFool" and display_name("new", SETS) == "new"
+    # Table 2 and paper_values.yaml key "C&W" as "CW"
+    assert value_key("C&W") == "CW" and value_key("BIM") == "BIM"
+
+
+def _first_party_imports(folder: Path) -> dict[str, set[str]]:
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for file in folder.rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+        found[str(file.relative_to(PROJECT_ROOT))] = {n for n in names if n.startswith("a2d")}
+    return found
+
+
+def test_measurement_and_reporting_stay_apart() -> None:
+    """Reporting computes nothing of its own; measuring code never imports reporting."""
+    reporting = _first_party_imports(PROJECT_ROOT / "a2d" / "reporting")
+    computing = {
+        f: sorted(n for n in names if n.startswith(("a2d.costs", "a2d.robustness")))
+        for f, names in reporting.items()
+    }
+    assert not any(computing.values()), computing
+    for package in ("costs", "robustness", "detectors", "baselines"):
+        imports = _first_party_imports(PROJECT_ROOT / "a2d" / package)
+        wrong = {f: n for f, n in imports.items() if any(x.startswith("a2d.reporting") for x in n)}
+        assert not wrong, wrong
+
+
 # -- cost tables -> AUROC report -> Table 2 ---------------------------------------------------
+
+
+def _tables(folder: Path, attacks: tuple[str, ...]) -> dict[str, dict[str, pd.DataFrame]]:
+    return {a: read_cost_tables(folder / a, split="eval") for a in attacks}
 
 
 def test_cost_auroc_report_unfiltered_and_success_only(tmp_path: Path) -> None:
     _write_costs(tmp_path / "bim")
-    report = cost_auroc_report({"bim": tmp_path / "bim"}, n_bootstrap=50)
+    report = cost_auroc_report(_tables(tmp_path, ("bim",)), n_bootstrap=50)
     assert set(report["bim"]) == {"fgsm", "bim-a", "jsma", "cw"}
     tables = read_cost_tables(tmp_path / "bim", split="eval")
     for kind, cell in report["bim"].items():
@@ -132,7 +256,7 @@ def test_read_cost_tables_errors(tmp_path: Path) -> None:
 def test_table2_rows_carry_paper_values_and_diffs(tmp_path: Path) -> None:
     for attack in ("bim", "jsma"):
         _write_costs(tmp_path / attack)
-    aurocs = cost_auroc_report({a: tmp_path / a for a in ("bim", "jsma")}, n_bootstrap=0)
+    aurocs = cost_auroc_report(_tables(tmp_path, ("bim", "jsma")), n_bootstrap=0)
     report = {"target": "env1_mnist", "env": "env1", "dataset": "mnist", "aurocs": aurocs}
     baselines = {"env1_mnist": {"bl1": {"fgsm": {"auroc": 0.8, "auroc_heldout": 0.78, "n": 50}}}}
     frame = table2_frame([report], baselines)
@@ -147,6 +271,12 @@ def test_table2_rows_carry_paper_values_and_diffs(tmp_path: Path) -> None:
     glance = table2_glance(frame)
     assert list(glance.columns) == ["env", "dataset", "attack", "JSMA_d", "BIM_d", "BL1"]
     assert glance.iloc[0]["BL1"] == "0.8000 (0.8267)"
+
+
+def test_load_baselines_keys_documents_by_target(tmp_path: Path) -> None:
+    assert load_baselines(None) == {} and load_baselines(tmp_path / "absent") == {}
+    (tmp_path / "env1_mnist.json").write_text(json.dumps({"target": "env1_mnist", "bl1": {}}))
+    assert load_baselines(tmp_path) == {"env1_mnist": {"target": "env1_mnist", "bl1": {}}}
 
 
 # -- writers ----------------------------------------------------------------------------------
@@ -261,7 +391,10 @@ def test_report_stages_run_on_cost_tables(tmp_path: Path) -> None:
     assert "0.9922" in result.stderr  # the log shows the paper's value beside ours
     assert len(pd.read_csv(tmp_path / "table2.csv")) == 8
     # one headline row per detector, its columns the crafting attacks (the DVC metrics)
-    assert sorted(p.stem for p in headline.glob("*.json")) == ["env1_mnist_BIM2_d", "env1_mnist_BIM_d"]
+    assert sorted(p.stem for p in headline.glob("*.json")) == [
+        "env1_mnist_BIM2_d",
+        "env1_mnist_BIM_d",
+    ]
     row = json.loads((headline / "env1_mnist_BIM_d.json").read_text())
     assert set(row) == set(pd.read_csv(tmp_path / "table2.csv")["attack"])
     result = _stage(

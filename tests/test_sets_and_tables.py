@@ -11,12 +11,13 @@ from torch import nn
 
 from a2d.attacks.base import CraftResult
 from a2d.attacks.crafting import _save_chunk, craft_set, distortion_summary
-from a2d.costs import make_cost_attack
+from a2d.costs.suite import CostSuite
 from a2d.costs.tables import COLUMNS, cost_table
 from a2d.data.sets import ExampleSet, list_sets, load_set, save_set, set_name
+from a2d.detectors.roc import aurocs_against_benign
 from a2d.errors import DataError
-from stages._common import fingerprint
-from stages.costs import _aurocs
+from a2d.models import ClassifierWrapper
+from a2d.pipeline.resume import fingerprint
 
 
 class _Linear(nn.Module):
@@ -192,8 +193,10 @@ def test_craft_set_random_targets_do_not_depend_on_batching() -> None:
 
 def test_cost_table_rows_follow_the_set() -> None:
     benign = _benign([0.3, 0.75, 0.52, 0.1])  # the last is beyond the 0.3 ball: a failure
-    attack = make_cost_attack("bim", epsilon=0.3, max_iterations=500)
-    table = cost_table(attack, _Linear(), benign, batch_size=2, device=torch.device("cpu"))
+    suite = CostSuite(
+        ClassifierWrapper(_Linear()), {"bim": {"epsilon": 0.3, "max_iterations": 500}}, batch_size=2
+    )
+    table = cost_table(suite, benign)
     frame = table.frame
     assert list(frame.columns) == COLUMNS and frame["index"].tolist() == [10, 11, 12, 13]
     # cost = steps of 0.0006 to the boundary (0-based): 0.2 -> 333, 0.25 -> 416, 0.02 -> 33
@@ -209,7 +212,7 @@ def test_aurocs_pair_each_adversarial_set_with_its_split() -> None:
         "benign_train": pd.DataFrame({"cost": [5]}),
         "fgsm_train": pd.DataFrame({"cost": [9]}),
     }
-    aurocs = _aurocs(tables)
+    aurocs = aurocs_against_benign({name: frame["cost"] for name, frame in tables.items()})
     assert set(aurocs) == {"fgsm_eval", "fgsm_train"}
     assert aurocs["fgsm_eval"] == round((3 + 3 + 0.5) / 9, 4)  # a tie counts half
     assert aurocs["fgsm_train"] == 0.0

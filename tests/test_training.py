@@ -8,10 +8,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from a2d.config import TrainConfig
-from a2d.data import DatasetSplit
+from a2d.config import PROJECT_ROOT, TrainConfig, load_params
+from a2d.data import DatasetSplit, load_split
 from a2d.models import build_model, save_weights
-from a2d.training import accuracy, l2_penalty, make_optimizer, train_model
+from a2d.training import (
+    EpochRecord,
+    FittedTarget,
+    accuracy,
+    fit_target,
+    l2_penalty,
+    make_optimizer,
+    train_model,
+)
 from a2d.training.trainer import CHECKPOINT_NAME
 from a2d.utils.seed import seed_everything
 
@@ -83,7 +91,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path: Path) -> N
         )
     assert (ckpt / CHECKPOINT_NAME).exists()
     assert _train_and_hash(tmp_path, "resumed.pt", epochs=2, checkpoint_dir=ckpt) == uninterrupted
-    assert not (ckpt / CHECKPOINT_NAME).exists(), "a finished run removes its checkpoint"
+    assert not ckpt.exists(), "a finished run removes its checkpoint and the folder made for it"
 
 
 def test_checkpoint_from_other_config_is_ignored(tmp_path: Path) -> None:
@@ -128,3 +136,56 @@ def test_training_learns_the_toy_problem() -> None:
     history = train_model(model, split, _cfg(4), seed=0, device=torch.device("cpu"), test=split)
     assert [r.epoch for r in history] == [1, 2, 3, 4]
     assert accuracy(model, split, batch_size=64, device=torch.device("cpu")) > 0.8
+
+
+def test_fitted_target_metrics_and_history_rows() -> None:
+    fitted = FittedTarget(
+        model=build_model("env2_mnist_lenet5"),
+        history=[EpochRecord(1, 0.5, 0.9, 1.234), EpochRecord(2, 0.25, None, 2.0)],
+        test_accuracy=0.9829123,
+        train_accuracy=0.5,
+        n_train=64,
+        seconds=3.26,
+    )
+    assert fitted.metrics(paper_test=0.983, paper_train=None) == {
+        "test_accuracy": 0.982912,
+        "train_accuracy": 0.5,
+        "paper_test_accuracy": 0.983,
+        "paper_train_accuracy": None,
+        "test_accuracy_minus_paper": -8.8e-05,
+        "n_train": 64,
+        "epochs": 2,
+        "seconds": 3.3,
+    }
+    assert fitted.metrics(paper_test=None, paper_train=None)["test_accuracy_minus_paper"] is None
+    assert fitted.history_csv() == (
+        "epoch,loss,test_accuracy,seconds\n1,0.500000,0.9,1.23\n2,0.250000,,2.00\n"
+    )
+
+
+@pytest.mark.needs_data
+def test_fit_target_trains_exactly_as_the_model_stage_did(data_root: Path, tmp_path: Path) -> None:
+    """Data loaded, then seeded, then built, then trained: the order that fixes the weights."""
+    params = load_params(
+        overrides=["models.env1_mnist.train.train_subset=64", "models.env1_mnist.train.epochs=1"]
+    )
+    cfg, cpu = params.models["env1_mnist"], torch.device("cpu")
+    fitted = fit_target(
+        cfg,
+        params.datasets["mnist"],
+        data_root=data_root,
+        seed=3,
+        device=cpu,
+        pretrained_root=PROJECT_ROOT,
+        checkpoint_dir=tmp_path / "ckpt",
+    )
+    test = load_split("MNIST", data_root, train=False)
+    train = load_split("MNIST", data_root, train=True, limit=64)
+    seed_everything(3)
+    model = build_model(cfg.arch)
+    history = train_model(model, train, cfg.train, seed=3, device=cpu, test=test)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(fitted.model.state_dict()[name], tensor), name
+    assert [r.loss for r in fitted.history] == [r.loss for r in history]
+    assert fitted.n_train == 64 and fitted.test_accuracy == history[-1].test_accuracy
+    assert not (tmp_path / "ckpt").exists()

@@ -11,6 +11,7 @@ adversarials are kept, with ``success`` False (Env1 does not filter them).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 from a2d.attacks.base import (
@@ -38,16 +39,20 @@ CRAFT_ATTACKS: dict[str, type[CraftAttack]] = {
 """The Env1 crafting attacks by config name (the paper's "BIM" is ``bim-a``)."""
 
 
+def _craft_class(name: str) -> type[CraftAttack]:
+    if name not in CRAFT_ATTACKS:
+        raise ConfigError(
+            f"unknown crafting attack {name!r}; choose one of {', '.join(sorted(CRAFT_ATTACKS))}"
+        )
+    return CRAFT_ATTACKS[name]
+
+
 def make_craft_attack(name: str, **hyperparameters: Any) -> CraftAttack:
     """Build the crafting attack ``name`` (a key of :data:`CRAFT_ATTACKS`) with keyword overrides.
 
     ``cw`` also takes ``preset`` (a key of :data:`CW_PRESETS`); the other keywords override it.
     """
-    if name not in CRAFT_ATTACKS:
-        raise ConfigError(
-            f"unknown crafting attack {name!r}; choose one of {', '.join(sorted(CRAFT_ATTACKS))}"
-        )
-    cls = CRAFT_ATTACKS[name]
+    cls = _craft_class(name)
     known = list(inspect.signature(cls).parameters)
     if cls is CarliniWagnerL2:
         known.append("preset")
@@ -63,6 +68,21 @@ def make_craft_attack(name: str, **hyperparameters: Any) -> CraftAttack:
     return cls(**hyperparameters)
 
 
+def craft_hyperparameters(
+    name: str, hyperparameters: Mapping[str, Any], *, seed: int
+) -> dict[str, Any]:
+    """The keywords for :func:`make_craft_attack`: the configured ones, and the run's seed if random.
+
+    A random attack (:attr:`CraftAttack.seeded`) whose config gives no ``seed`` gets ``seed``,
+    the run's one seed. The seed goes last, after the configured keys: the order is kept in the crafted set's
+    metadata, so it is part of the set file's bytes.
+    """
+    resolved = dict(hyperparameters)
+    if _craft_class(name).seeded:
+        resolved.setdefault("seed", seed)
+    return resolved
+
+
 __all__ = [
     "BIMA",
     "BIMB",
@@ -75,6 +95,7 @@ __all__ = [
     "CarliniWagnerL2",
     "CraftAttack",
     "CraftResult",
+    "craft_hyperparameters",
     "l0_distortion",
     "l2_distortion",
     "linf_distortion",

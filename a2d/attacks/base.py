@@ -153,11 +153,15 @@ class CraftAttack(ABC):
       from the attack's ``seed`` for ``"random"``).
     * ``batch_size``: examples attacked at once (default all); results do not depend on it.
 
-    Subclasses set :attr:`name` and :attr:`target_policy` and implement :meth:`_run`.
+    Subclasses set :attr:`name` and :attr:`target_policy` and implement :meth:`_run`. A random
+    attack sets :attr:`seeded` and takes a ``seed`` keyword: the config resolver
+    (:func:`a2d.attacks.craft_hyperparameters`) then gives it the run's seed, so no stage has to
+    know which attacks are random.
     """
 
     name: ClassVar[str] = "craft"
     target_policy: ClassVar[TargetPolicy] = "none"
+    seeded: ClassVar[bool] = False
 
     def __init__(self, *, bounds: Bounds | None = None) -> None:
         if bounds is not None:

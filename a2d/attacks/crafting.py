@@ -1,22 +1,161 @@
-"""Craft one adversarial set from a benign set: the library call behind the ``craft`` stage."""
+"""Craft a target's adversarial sets from its benign sets: the library call behind the ``craft`` stage.
+
+:func:`craft_sets` selects the benign sets and crafts every configured attack on them, one set
+file each; :func:`craft_set` crafts one set in resumable batches.
+"""
 
 from __future__ import annotations
 
-import io
+import logging
 import shutil
 import time
-from dataclasses import asdict
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from a2d.attacks import make_craft_attack
+from a2d.attacks import craft_hyperparameters, make_craft_attack
 from a2d.attacks.base import CraftResult, l0_distortion, l2_distortion, linf_distortion
-from a2d.data.sets import ExampleSet
-from a2d.utils.io import atomic_path
+from a2d.data.datasets import DatasetSplit
+from a2d.data.selection import benign_sets
+from a2d.data.sets import SPLITS, ExampleSet, load_set, save_set, set_name
+from a2d.pipeline.resume import FINGERPRINT, fingerprint, reuse, reuse_torch, write_torch
 from a2d.utils.progress import progress
+
+log = logging.getLogger(__name__)
+
+PARTIAL = ".partial"
+"""Sub-folder of the output folder holding the finished batches of a set still being crafted."""
+CHUNK_TAG = "key"
+"""The field of a finished batch's file that holds its fingerprint."""
+
+
+@dataclass(frozen=True)
+class CraftPlan:
+    """What to craft for one target: set sizes, attacks and how.
+
+    Args:
+        n_eval: benign evaluation images (the first correctly classified test images).
+        n_train: benign training-pool images (the next ones).
+        attacks: crafting attack name -> configured hyperparameters, in crafting order.
+        seed: the run's seed, given to random attacks whose config has none.
+        batch_size: inputs crafted (and checkpointed) at a time; default 250.
+        train_subset: attack -> craft it on the first N images of the training pool only.
+    """
+
+    n_eval: int
+    n_train: int
+    attacks: Mapping[str, Mapping[str, Any]]
+    seed: int
+    batch_size: int = 250
+    train_subset: Mapping[str, int] = field(default_factory=dict)
+
+    def hyperparameters(self, name: str) -> dict[str, Any]:
+        """The keywords attack ``name`` runs with: its config, plus the seed if it is random."""
+        return craft_hyperparameters(name, self.attacks[name], seed=self.seed)
+
+    def subset(self, name: str, split: str) -> int | None:
+        """How many images of the ``split`` pool attack ``name`` runs on (``None`` = all)."""
+        return self.train_subset.get(name) if split == "train" else None
+
+    def benign_key(self, model_hash: str, split: str) -> str:
+        """The fingerprint of the benign ``split`` set."""
+        return fingerprint(model_hash, self._sizes, split)
+
+    def set_key(self, model_hash: str, name: str, split: str) -> str:
+        """The fingerprint of the ``name`` set of ``split``; also tags its finished batches."""
+        subset = self.subset(name, split)
+        optional = [subset] if subset else []
+        return fingerprint(
+            model_hash, self._sizes, split, name, self.hyperparameters(name), *optional
+        )
+
+    @property
+    def _sizes(self) -> str:
+        # the craft stage first hashed its `sets` config object, which JSON encodes by repr;
+        # the same text keeps the sets crafted before matching their fingerprints
+        return f"SetsConfig(n_eval={self.n_eval}, n_train={self.n_train})"
+
+
+def craft_sets(
+    model: nn.Module,
+    test: DatasetSplit,
+    plan: CraftPlan,
+    *,
+    out: Path,
+    model_hash: str,
+    device: torch.device,
+    only: Collection[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Write a target's benign sets and every set of ``plan`` into ``out``; return their summaries.
+
+    Args:
+        model: the target (wrapped), already on ``device``.
+        test: the test split the benign images are drawn from.
+        plan: sizes, attacks, seed and batch size.
+        out: the folder of set files (``<kind>_<split>.pt``).
+        model_hash: sha256 of the model's weights, part of every set's fingerprint.
+        device: where to attack.
+        only: craft just these set names (e.g. ``{"jsma_eval"}``); default all.
+
+    Returns ``{set name: meta}`` (success rate, distortions, seconds; no fingerprint or
+    hyperparameters) for every adversarial set crafted or kept.
+
+    Evaluation sets come first: the paper's tables need only them, so their costs can start
+    early. A set file whose fingerprint (model hash, set sizes, split, attack, resolved
+    hyperparameters, training subset) matches is kept, and so is every finished batch of an
+    unfinished set (``out/.partial/<set>/``), so a killed run resumes where it stopped.
+    """
+    benign = benign_sets(model, test, n_eval=plan.n_eval, n_train=plan.n_train)
+    for split, example_set in benign.items():
+        example_set.meta[FINGERPRINT] = plan.benign_key(model_hash, split)
+        save_set(example_set, out)
+    summaries: dict[str, dict[str, Any]] = {}
+    for split in SPLITS:
+        for name in plan.attacks:
+            stem = set_name(name, split)
+            if only and stem not in only:
+                continue
+            subset = plan.subset(name, split)
+            source = benign[split].head(subset) if subset else benign[split]
+            key = plan.set_key(model_hash, name, split)
+            crafted = reuse(out / f"{stem}.pt", key, load=load_set, stamp=_set_fingerprint)
+            if crafted is not None:
+                log.info("%s is up to date, kept", stem)
+            else:
+                log.info("crafting %s on %d %s images", name, len(source), split)
+                crafted = craft_set(
+                    model,
+                    source,
+                    name,
+                    plan.hyperparameters(name),
+                    batch_size=plan.batch_size,
+                    device=device,
+                    checkpoint_dir=out / PARTIAL / stem,
+                    checkpoint_key=key,
+                )
+                crafted.meta[FINGERPRINT] = key
+                save_set(crafted, out)
+            meta = {
+                k: v for k, v in crafted.meta.items() if k not in (FINGERPRINT, "hyperparameters")
+            }
+            summaries[stem] = meta
+            log.info(
+                "%s: success %.1f%%, mean L2 %.3f, mean Linf %.3f, %.0f s",
+                stem,
+                100 * meta["success_rate"],
+                meta["mean_l2"],
+                meta["mean_linf"],
+                meta["seconds"],
+            )
+    return summaries
+
+
+def _set_fingerprint(example_set: ExampleSet) -> Any:
+    return example_set.meta.get(FINGERPRINT)
 
 
 def craft_set(
@@ -79,21 +218,15 @@ def craft_set(
 
 
 def _load_chunk(path: Path | None, key: str) -> tuple[CraftResult | None, float]:
-    if path is None or not path.is_file():
-        return None, 0.0
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    if saved.get("key") != key:
+    saved = None if path is None else reuse_torch(path, key, tag=CHUNK_TAG)
+    if saved is None:
         return None, 0.0
     return CraftResult(**saved["result"]), float(saved["seconds"])
 
 
 def _save_chunk(path: Path | None, key: str, part: CraftResult, seconds: float) -> None:
-    if path is None:
-        return
-    buffer = io.BytesIO()
-    torch.save({"key": key, "seconds": seconds, "result": asdict(part)}, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+    if path is not None:
+        write_torch(path, {CHUNK_TAG: key, "seconds": seconds, "result": asdict(part)})
 
 
 def _concatenate(parts: list[CraftResult], benign: ExampleSet) -> CraftResult:

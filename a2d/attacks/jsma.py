@@ -74,6 +74,7 @@ class JSMA(CraftAttack):
 
     name = "jsma"
     target_policy = "random"
+    seeded = True
 
     def __init__(
         self,

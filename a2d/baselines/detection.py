@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.linear_model import LogisticRegressionCV
-from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
+
+from a2d.detectors import roc
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,16 @@ def logistic_detector(scaler: TransformerMixin) -> Pipeline:
 
 
 def auroc(y: np.ndarray, scores: np.ndarray) -> float:
-    """AUROC of adversarial (1) vs normal + noisy (0), rounded to 4 places like the paper."""
-    return round(float(roc_auc_score(y, scores)), 4)
+    """AUROC of adversarial (1) vs normal + noisy (0), rounded to 4 places like the paper.
+
+    Computed by the project's one AUROC, :func:`a2d.detectors.roc.auroc` (ties count one half).
+    """
+    labels, values = np.asarray(y), np.asarray(scores, dtype=float)
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(
+            f"labels must be 0 (normal, noisy) or 1 (adversarial), got {np.unique(labels)}"
+        )
+    return round(roc.auroc(values[labels == 0], values[labels == 1]), 4)
 
 
 def heldout_auroc(scaler: TransformerMixin, train: DetectionSets, test: DetectionSets) -> float:

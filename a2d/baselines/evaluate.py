@@ -6,25 +6,38 @@ examples (failed ones included, Env1 protocol). ``auroc`` is each baseline's own
 (BL1: trained and scored on the same data; BL2: an 80/20 block split of it); ``auroc_heldout``
 trains on the disjoint training pool (``<attack>_train`` sets) and scores the evaluation sets,
 or, where an attack has no training pool, trains on the first half of the evaluation inputs
-and scores the second half.
+and scores the second half. :func:`evaluate_target` does it all on a target's set folder with
+the ``baselines`` config: the library call behind the ``baselines`` stage.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Mapping
-from typing import TypedDict
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import torch
 
 from a2d.baselines.detection import DetectionSets, halves
-from a2d.baselines.kd_bu import ClassKernelDensity, kd_bu_auroc, kd_bu_auroc_heldout, kd_bu_features
-from a2d.baselines.lid import lid_auroc, lid_auroc_heldout, lid_features
+from a2d.baselines.kd_bu import (
+    ClassKernelDensity,
+    fit_class_kde,
+    kd_bu_auroc,
+    kd_bu_auroc_heldout,
+    kd_bu_features,
+)
+from a2d.baselines.lid import block_split_rows, lid_auroc, lid_auroc_heldout, lid_features
 from a2d.baselines.noise import NoiseRule, noise_rng, noisy_samples
-from a2d.data.sets import ExampleSet
+from a2d.data.datasets import DatasetSplit
+from a2d.data.sets import ExampleSet, load_sets
+from a2d.errors import ConfigError, DataError
 from a2d.models import ClassifierWrapper
+
+if TYPE_CHECKING:
+    from a2d.config import BaselinesConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +51,119 @@ class BaselineScore(TypedDict):
 
 
 Features = dict[str, dict[str, DetectionSets]]  # baseline ("bl1", "bl2") -> attack -> features
+Scores = dict[str, dict[str, BaselineScore]]  # baseline ("bl1", "bl2") -> attack -> score
+
+
+def evaluate_target(
+    model: ClassifierWrapper,
+    folder: str | os.PathLike[str],
+    training_images: Callable[[], DatasetSplit],
+    *,
+    dataset: str,
+    config: BaselinesConfig,
+    seed: int,
+) -> Scores:
+    """BL1 and BL2 on a target's example sets: :func:`evaluate_baselines` with the config's settings.
+
+    Args:
+        model: the wrapped Env1 classifier (a LayeredNet), on its device.
+        folder: the target's example sets (craft stage): ``benign``/``<attack>`` ``_eval``, and
+            ``_train`` for the held-out AUROC where they exist.
+        training_images: loads the model's training images (BL1's per-class densities); called
+            only once the sets and the config have been checked, so a user error costs no load.
+        dataset: the dataset name (``mnist``): picks the kernel bandwidth and the noise rules.
+        config: the ``baselines`` config (BL1, BL2 settings and noise rules per dataset).
+        seed: seeds the noise and the dropout masks.
+
+    Raises:
+        DataError: no benign or adversarial evaluation set, or unpaired sets (re-craft them).
+        ConfigError: no bandwidth or noise rule for the dataset, or too few inputs for BL2's
+            block split.
+    """
+    eval_sets, train_sets = load_sets(folder, "eval"), load_sets(folder, "train")
+    attacks = sorted(kind for kind in eval_sets if kind != "benign")
+    if "benign" not in eval_sets or not attacks:
+        raise DataError(
+            f"'{folder}' needs benign_eval.pt and at least one <attack>_eval.pt; run the craft stage"
+        )
+    bandwidth, noise = baseline_settings(config, dataset, attacks)
+    check_sets(eval_sets, config.bl2.block_size)
+    if "benign" in train_sets:
+        check_sets(train_sets, config.bl2.block_size)
+    started = time.perf_counter()
+    train = training_images()
+    kde = fit_class_kde(
+        model, train.x, train.y, bandwidth=bandwidth, batch_size=config.bl1.batch_size
+    )
+    log.info(
+        "class densities on %d training images, %.0f s", len(train), time.perf_counter() - started
+    )
+    scores = evaluate_baselines(
+        model,
+        eval_sets,
+        train_sets if "benign" in train_sets else None,
+        kde,
+        noise=noise,
+        seed=seed,
+        mc_passes=config.bl1.mc_passes,
+        mc_batch_size=config.bl1.batch_size,
+        k=config.bl2.k,
+        minibatch=config.bl2.minibatch,
+        block_size=config.bl2.block_size,
+    )
+    for baseline, per_attack in scores.items():
+        for attack, score in per_attack.items():
+            log.info(
+                "%s %s: AUROC %.4f, held out %.4f",
+                baseline,
+                attack,
+                score["auroc"],
+                score["auroc_heldout"],
+            )
+    log.info("baselines done in %.0f s", time.perf_counter() - started)
+    return scores
+
+
+def baseline_settings(
+    config: BaselinesConfig, dataset: str, attacks: list[str]
+) -> tuple[float, dict[str, NoiseRule]]:
+    """The dataset's kernel bandwidth and a noise rule for every attack.
+
+    Raises:
+        ConfigError: the bandwidth or a noise rule is not set.
+    """
+    if dataset not in config.bl1.bandwidth:
+        raise ConfigError(
+            f"baselines.bl1.bandwidth.{dataset} is not set (conf/baselines/env1.yaml)"
+        )
+    rules = config.noise.get(dataset, {})
+    missing = [a for a in attacks if a not in rules]
+    if missing:
+        raise ConfigError(
+            f"baselines.noise.{dataset} has no rule for {', '.join(missing)} "
+            "(conf/baselines/env1.yaml): give a Gaussian std or 'flip'"
+        )
+    return config.bl1.bandwidth[dataset], {a: rules[a] for a in attacks}
+
+
+def check_sets(sets: Mapping[str, ExampleSet], block_size: int) -> None:
+    """User-fixable problems with one split's sets, as one-line errors before any work is done.
+
+    Raises:
+        DataError: a set is not paired with the benign set (re-craft it).
+        ConfigError: the evaluation sets are too small for BL2's block split.
+    """
+    benign = sets["benign"]
+    for example_set in sets.values():
+        try:
+            paired_rows(benign, example_set)
+        except ValueError as exc:
+            raise DataError(f"{exc} (re-run the craft stage)") from None
+    if benign.split == "eval":
+        try:
+            block_split_rows(len(benign), block_size)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def evaluate_baselines(
@@ -53,7 +179,7 @@ def evaluate_baselines(
     k: int = 20,
     minibatch: int = 100,
     block_size: int = 100,
-) -> dict[str, dict[str, BaselineScore]]:
+) -> Scores:
     """``{"bl1": {attack: score}, "bl2": {attack: score}}`` for every adversarial set in ``eval_sets``.
 
     Args:
@@ -73,7 +199,7 @@ def evaluate_baselines(
     if train_sets and pooled:
         pool = {kind: train_sets[kind] for kind in ("benign", *pooled)}
         training = _features(model, pool, kde, "train", noise=noise, seed=seed, **settings)
-    scores: dict[str, dict[str, BaselineScore]] = {"bl1": {}, "bl2": {}}
+    scores: Scores = {"bl1": {}, "bl2": {}}
     for attack in attacks:
         for baseline, own, heldout, own_kwargs in (
             ("bl1", kd_bu_auroc, kd_bu_auroc_heldout, {}),

@@ -122,12 +122,15 @@ class CostAttack(ABC):
 
     Subclasses set :attr:`check_at_cap` (the iterate after the last allowed step is still
     checked: BIM) and :attr:`cost_offset` (cost = number of steps completed before the step
-    that reports success, plus this offset).
+    that reports success, plus this offset). A random attack sets :attr:`seeded` and takes a
+    ``seed`` keyword, so the config resolver gives it the run's seed and nobody else has to know
+    which attacks are random.
     """
 
     name: ClassVar[str] = "cost"
     check_at_cap: ClassVar[bool] = False
     cost_offset: ClassVar[int] = 0
+    seeded: ClassVar[bool] = False
 
     def __init__(self, *, max_iterations: int, bounds: Bounds = (0.0, 1.0)) -> None:
         if isinstance(max_iterations, bool) or int(max_iterations) != max_iterations:

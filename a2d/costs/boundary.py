@@ -127,6 +127,7 @@ class BoundaryCost(CostAttack):
     name = "dba"
     check_at_cap = False
     cost_offset = 1
+    seeded = True
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from a2d.data.datasets import DatasetSplit
+from a2d.data.sets import SPLITS, ExampleSet
 from a2d.errors import DataError
 
 
@@ -50,3 +51,30 @@ def first_correct(
     return DatasetSplit(
         x=split.x[positions], y=split.y[positions], indices=split.indices[positions]
     )
+
+
+def benign_sets(
+    model: nn.Module, test: DatasetSplit, *, n_eval: int, n_train: int
+) -> dict[str, ExampleSet]:
+    """The benign evaluation and training sets of a target, by split (``"eval"``, ``"train"``).
+
+    Evaluation: the first ``n_eval`` test images ``model`` classifies correctly; training (the
+    detectors' pool): the next ``n_train``, disjoint from it. ``model`` must already be on its
+    device. ``meta`` records the size and how many correct images were skipped.
+    """
+    sizes = {"eval": (n_eval, 0), "train": (n_train, n_eval)}
+    sets = {}
+    for split in SPLITS:
+        n, skip = sizes[split]
+        chosen = first_correct(model, test, n, skip=skip)
+        sets[split] = ExampleSet(
+            x=chosen.x,
+            indices=chosen.indices,
+            labels=chosen.y,
+            kind="benign",
+            split=split,
+            success=None,
+            prediction=chosen.y.clone(),
+            meta={"n": n, "skip_correct": skip},
+        )
+    return sets

@@ -131,3 +131,17 @@ def list_sets(folder: str | os.PathLike[str]) -> list[Path]:
         paths,
         key=lambda p: (not p.stem.endswith("_eval"), not p.stem.startswith("benign_"), p.stem),
     )
+
+
+def load_sets(folder: str | os.PathLike[str], split: str) -> dict[str, ExampleSet]:
+    """The ``<kind>_<split>.pt`` sets of a target folder, by kind (``benign``, ``fgsm``, ...).
+
+    Raises:
+        DataError: the folder holds no set files at all.
+    """
+    suffix = f"_{split}"
+    return {
+        path.stem[: -len(suffix)]: load_set(path)
+        for path in list_sets(folder)
+        if path.stem.endswith(suffix)
+    }

@@ -16,7 +16,8 @@ inputs, so it can be passed to ``sklearn.metrics.roc_auc_score`` directly.
   :func:`end_knn_detector` builds the END K-NN on the cost vector of all attacks_d.
 """
 
-from a2d.detectors.attack_as_defense import AttackAsDefense, AttackCosts, Detection
+from a2d.costs.suite import AttackCosts
+from a2d.detectors.attack_as_defense import AttackAsDefense, Detection
 from a2d.detectors.ensemble import ZScoreEnsemble, end_knn_detector
 from a2d.detectors.knn import KNNCostDetector
 from a2d.detectors.zscore import PAPER_Z_THRESHOLD, ZScoreDetector

@@ -5,6 +5,11 @@ DBA_d), records the cost of each, and flags inputs that are cheap to attack. It 
 inputs (``fit``, ``score``, ``predict``, ``calibrate``) and on costs computed earlier
 (``fit_costs``, ``score_costs``, ``predict_costs``, ``calibrate_costs``): the ``detect`` stage
 uses the second set on the cost tables of the ``costs`` stage, so nothing is attacked twice.
+
+Concerns live apart: the attacks run through :class:`a2d.costs.suite.CostSuite` (the same path as
+the ``costs`` stage), their hyperparameters come from :mod:`a2d.costs.settings`, each estimator
+saves its own fitted state (``to_state`` / ``from_state``), and this class only checks its
+arguments, scores, calibrates and reads / writes the saved document.
 """
 
 from __future__ import annotations
@@ -15,8 +20,7 @@ import math
 import numbers
 import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,12 +32,14 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from a2d.costs import CostAttack, make_cost_attack
+from a2d.costs import COST_ATTACKS, CostAttack, make_cost_attack
+from a2d.costs.settings import paper_cost_attack_specs
+from a2d.costs.suite import AttackCosts, CostSuite, check_bounds, wrap_model
 from a2d.detectors._validation import _check_cost_array
 from a2d.detectors.ensemble import ZScoreEnsemble
 from a2d.detectors.knn import KNNCostDetector
-from a2d.detectors.zscore import PAPER_Z_THRESHOLD, ZScoreDetector
-from a2d.errors import DataError
+from a2d.detectors.zscore import PAPER_Z_THRESHOLD
+from a2d.errors import ConfigError
 from a2d.models.wrapper import ClassifierWrapper
 from a2d.utils.io import write_text_atomic
 
@@ -41,34 +47,11 @@ DetectorName = Literal["zscore", "knn"]
 AttackSpec = Sequence[str] | Mapping[str, Mapping[str, Any]]
 SAVE_FORMAT = "a2d.AttackAsDefense"
 SAVE_VERSION = 1
-_ZSCORE_STATE = ("pvalue_", "boxcox_", "shift_", "lambda_", "mean_", "std_", "cost_threshold_")
-
-
-@dataclass(frozen=True)
-class AttackCosts:
-    """The costs of N inputs under each attack_d: one row per input, one column per attack.
-
-    Attributes:
-        attacks: the attack_d names, in column order.
-        cost: (N, A) int64 attack costs (a failure is the attack's cap).
-        queries: (N, A) int64 model evaluations each attack spent on each input.
-        success: (N, A) bool, the attack changed the model's prediction within its cap.
-        label: (N,) int64, the model's prediction on each input (the label that was attacked).
-    """
-
-    attacks: tuple[str, ...]
-    cost: np.ndarray
-    queries: np.ndarray
-    success: np.ndarray
-    label: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.cost.shape[0])
-
-    @property
-    def total_queries(self) -> np.ndarray:
-        """(N,) queries over all attacks_d: what deciding each input cost."""
-        return self.queries.sum(axis=1)
+SAVED_ESTIMATORS: dict[str, type[ZScoreEnsemble] | type[KNNCostDetector]] = {
+    "zscore": ZScoreEnsemble,
+    "knn": KNNCostDetector,
+}
+"""The detectors ``save`` can write: each estimator saves and restores its own fitted state."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +94,11 @@ class AttackAsDefense(BaseEstimator):
             :data:`a2d.costs.COST_ATTACKS`) or a mapping name -> hyperparameters for
             :func:`a2d.costs.make_cost_attack`. Default ``("bim",)`` (BIM_d, the paper's best
             single attack_d); the paper's END uses all four.
+        dataset: whose configured attack_d settings to use (``"mnist"``, ``"cifar10"``, ...:
+            ``costs.params`` in params.yaml, the paper's values). Required when ``attacks``
+            are names, because the paper tunes them per dataset (BIM_d epsilon 0.3 on MNIST,
+            0.03 on CIFAR-10) and a2d never falls back to one dataset's values; with a
+            mapping, its hyperparameters override the dataset's (``None``: the mapping alone).
         detector: ``"zscore"`` (default; fitted on benign inputs only: a k-of-n ensemble of
             Z-score detectors, one per attack_d), ``"knn"`` (fitted on benign and adversarial
             inputs: K-NN on the cost vector), or an unfitted scikit-learn classifier (cloned
@@ -177,6 +165,7 @@ class AttackAsDefense(BaseEstimator):
         model: nn.Module | None = None,
         *,
         attacks: AttackSpec = ("bim",),
+        dataset: str | None = None,
         detector: DetectorName | BaseEstimator = "zscore",
         bounds: tuple[float, float] | None = None,
         mean: Sequence[float] | None = None,
@@ -189,6 +178,7 @@ class AttackAsDefense(BaseEstimator):
     ) -> None:
         self.model = model
         self.attacks = attacks
+        self.dataset = dataset
         self.detector = detector
         self.bounds = bounds
         self.mean = mean
@@ -202,76 +192,59 @@ class AttackAsDefense(BaseEstimator):
     # ----------------------------------------------------------------------------------------
     # configuration (built from the constructor arguments; validated here, not in __init__)
 
-    def _attack_specs(self) -> dict[str, dict[str, Any]]:
+    def _attack_names(self) -> list[str]:
+        """The attack_d names in column order, checked (no settings resolved: cheap)."""
         if isinstance(self.attacks, str):
             raise ValueError(
                 f"attacks must be a list of names or a mapping name -> hyperparameters, got the "
                 f"string {self.attacks!r}; write attacks=[{self.attacks!r}]"
             )
-        if isinstance(self.attacks, Mapping):
-            specs = {str(name): dict(hp or {}) for name, hp in self.attacks.items()}
-        else:
-            specs = {str(name): {} for name in self.attacks}
-        if not specs:
+        names = [str(name) for name in self.attacks]
+        if not names:
             raise ValueError("attacks is empty; name at least one attack_d, e.g. attacks=['bim']")
-        if not isinstance(self.attacks, Mapping) and len(specs) != len(list(self.attacks)):
-            raise ValueError(f"attacks lists a name twice: {list(self.attacks)}")
-        return specs
+        if len(set(names)) != len(names):
+            raise ValueError(f"attacks lists a name twice: {names}")
+        unknown = sorted(set(names) - set(COST_ATTACKS))
+        if unknown:
+            raise ConfigError(
+                f"unknown cost attack {unknown[0]!r}; choose one of {', '.join(sorted(COST_ATTACKS))}"
+            )
+        return names
+
+    def _attack_specs(self) -> dict[str, dict[str, Any]]:
+        """attack_d name -> hyperparameters: the dataset's configured values, then the user's."""
+        names = self._attack_names()
+        given = (
+            {str(name): dict(hp or {}) for name, hp in self.attacks.items()}
+            if isinstance(self.attacks, Mapping)
+            else {name: {} for name in names}
+        )
+        if self.dataset is None:
+            if not isinstance(self.attacks, Mapping):
+                raise ValueError(
+                    f"attacks {names} are names without settings: pass dataset='mnist' or "
+                    "'cifar10' (the paper's per-dataset values from params.yaml), or a mapping "
+                    "name -> hyperparameters, e.g. attacks={'bim': {'epsilon': 0.03}}"
+                )
+            return given
+        configured = paper_cost_attack_specs(self.dataset, names)
+        return {name: {**configured[name], **hp} for name, hp in given.items()}
 
     def _declared_bounds(self) -> tuple[float, float] | None:
         if isinstance(self.model, ClassifierWrapper):
-            own = tuple(float(b) for b in self.model.bounds)
-            if self.bounds is not None and tuple(float(b) for b in self.bounds) != own:
-                raise ValueError(
-                    f"bounds={tuple(self.bounds)!r} but the ClassifierWrapper declares {own!r}; "
-                    "pass one of them"
-                )
-            return own  # type: ignore[return-value]
-        if self.bounds is None:
-            if self.model is not None:
-                raise ValueError(
-                    "bounds is not set: declare the input box the model expects, e.g. "
-                    "bounds=(0, 1) or bounds=(0, 255); a2d never guesses it"
-                )
-            return None
-        lo, hi = (float(b) for b in self.bounds)
-        if not lo < hi:
-            raise ValueError(f"bounds must be (lo, hi) with lo < hi, got {tuple(self.bounds)!r}")
-        return lo, hi
+            return wrap_model(self.model, bounds=self.bounds).bounds
+        return None if self.bounds is None else check_bounds(self.bounds)
 
-    def _wrapped_model(self) -> ClassifierWrapper | None:
+    def _suite(self, specs: dict[str, dict[str, Any]] | None = None) -> CostSuite:
+        """The model (wrapped once, bounds declared) and its attacks_d: the one cost path."""
         if self.model is None:
-            return None
-        if not isinstance(self.model, nn.Module):
             raise ValueError(
-                f"model must be a torch.nn.Module returning logits, got {type(self.model).__name__}"
+                "this AttackAsDefense has no model; pass model=... to run attacks, or use the "
+                "*_costs methods on precomputed costs"
             )
-        bounds = self._declared_bounds()
-        if isinstance(self.model, ClassifierWrapper):
-            if self.mean is not None or self.std is not None:
-                raise ValueError(
-                    "the model is a ClassifierWrapper, which already normalises its inputs; "
-                    "leave mean and std unset"
-                )
-            return self.model
-        assert bounds is not None
-        wrapped = ClassifierWrapper(self.model, mean=self.mean, std=self.std, bounds=bounds)
-        return wrapped.to(_device_of(self.model))
-
-    def _build_attacks(self) -> dict[str, CostAttack]:
-        bounds = self._declared_bounds()
-        attacks = {}
-        for name, hp in self._attack_specs().items():
-            if bounds is not None:
-                given = hp.get("bounds")
-                if given is not None and tuple(float(b) for b in given) != bounds:
-                    raise ValueError(
-                        f"attack {name!r} has bounds={tuple(given)!r} but the detector declares "
-                        f"{bounds!r}; drop the attack's bounds"
-                    )
-                hp = {**hp, "bounds": bounds}
-            attacks[name] = make_cost_attack(name, **hp)
-        return attacks
+        model = wrap_model(self.model, bounds=self.bounds, mean=self.mean, std=self.std)
+        specs = self._attack_specs() if specs is None else specs
+        return CostSuite(model, specs, batch_size=self.batch_size)
 
     def _resolved_k(self, n: int) -> int:
         if self.k is None:
@@ -331,65 +304,23 @@ class AttackAsDefense(BaseEstimator):
             ValueError: no model, bad bounds, or inputs outside the declared bounds.
             DataError: inputs contain NaN or inf.
         """
-        model = self._wrapped_model()
-        if model is None:
-            raise ValueError(
-                "this AttackAsDefense has no model; pass model=... to run attacks, or use the "
-                "*_costs methods on precomputed costs"
-            )
-        x = self._check_inputs(inputs, model.bounds).to(_device_of(model))
-        with _eval_mode(model):
-            columns = [
-                attack(model, x, batch_size=self.batch_size, ids=ids).to("cpu")
-                for attack in self._build_attacks().values()
-            ]
-        return AttackCosts(
-            attacks=tuple(self._attack_specs()),
-            cost=np.stack([c.cost.numpy() for c in columns], axis=1),
-            queries=np.stack([c.queries.numpy() for c in columns], axis=1),
-            success=np.stack([c.success.numpy() for c in columns], axis=1),
-            label=columns[0].label.numpy(),
-        )
-
-    @staticmethod
-    def _check_inputs(inputs: Any, bounds: tuple[float, float]) -> torch.Tensor:
-        if (
-            not isinstance(inputs, torch.Tensor)
-            or inputs.dim() != 4
-            or not inputs.is_floating_point()
-        ):
-            got = (
-                f"a {inputs.dim()}-D {inputs.dtype} tensor"
-                if isinstance(inputs, torch.Tensor)
-                else type(inputs).__name__
-            )
-            raise ValueError(f"inputs must be a 4-D float tensor (N, C, H, W), got {got}")
-        if inputs.shape[0] == 0:
-            raise ValueError("inputs is empty; pass at least one input")
-        _check_finite(inputs)
-        lo, hi = float(inputs.min()), float(inputs.max())
-        tol = 1e-6 * (bounds[1] - bounds[0])
-        if lo < bounds[0] - tol or hi > bounds[1] + tol:
-            raise ValueError(
-                f"inputs span [{lo:.4g}, {hi:.4g}], outside the declared bounds {bounds}; rescale "
-                "the inputs or declare the bounds the model really uses"
-            )
-        return inputs
+        specs = getattr(self, "attack_specs_", None)  # resolved once when fitted or loaded
+        return self._suite(specs).costs(inputs, ids=ids)
 
     def _cost_matrix(self, costs: Any, name: str) -> np.ndarray:
-        n = len(self._attack_specs())
+        n = len(self._attack_names())
         if isinstance(costs, AttackCosts):
-            if costs.attacks != tuple(self._attack_specs()):
+            if costs.attacks != tuple(self._attack_names()):
                 raise ValueError(
                     f"{name} hold the attacks {list(costs.attacks)} but this detector uses "
-                    f"{list(self._attack_specs())} (same order)"
+                    f"{list(self._attack_names())} (same order)"
                 )
             costs = costs.cost
         matrix = _check_cost_array(costs, name=name)
         if matrix.shape[1] != n:
             raise ValueError(
                 f"{name} has {matrix.shape[1]} column(s) but the detector uses {n} attack(s)_d "
-                f"{list(self._attack_specs())}; pass one column per attack, in that order"
+                f"{list(self._attack_names())}; pass one column per attack, in that order"
             )
         return matrix
 
@@ -439,8 +370,7 @@ class AttackAsDefense(BaseEstimator):
         if self.fpr is not None:
             self._check_fpr(self.fpr)
         benign = self._cost_matrix(benign_costs, "benign_costs")
-        self.model_ = self._wrapped_model()
-        self.attacks_ = self._build_attacks()
+        self._set_cost_path()
         self.detector_ = self._new_detector(benign.shape[1])
         self.k_ = self.detector_.k if self.detector == "zscore" else None
         if adversarial_costs is None:
@@ -455,12 +385,35 @@ class AttackAsDefense(BaseEstimator):
             self.calibrate_costs(benign, fpr=self.fpr)
         return self
 
+    def _set_cost_path(self) -> None:
+        if self.model is None:
+            # costs only: no attack runs, so names need no settings; given ones are still checked
+            self.model_ = None
+            names_only = self.dataset is None and not isinstance(self.attacks, Mapping)
+            self.attack_specs_ = (
+                {name: {} for name in self._attack_names()} if names_only else self._attack_specs()
+            )
+            bounds = self._declared_bounds()
+            extra = {} if bounds is None else {"bounds": bounds}
+            self.attacks_ = (
+                {}
+                if names_only
+                else {
+                    name: make_cost_attack(name, **{**hp, **extra})
+                    for name, hp in self.attack_specs_.items()
+                }
+            )
+            return
+        self.attack_specs_ = self._attack_specs()
+        suite = self._suite(self.attack_specs_)
+        self.model_, self.attacks_ = suite.model, suite.attacks
+
     def _fit_benign_only(self, benign: np.ndarray) -> None:
         """Fit the Z-score ensemble, naming the attack_d whose costs a member rejected."""
         try:
             self.detector_.fit(benign)
         except ValueError as err:
-            names = list(self._attack_specs())
+            names = list(self._attack_names())
             for j, name in enumerate(names):
                 prefix = f"cost column {j}: "
                 if str(err).startswith(prefix):
@@ -553,7 +506,7 @@ class AttackAsDefense(BaseEstimator):
             raise ValueError("cost thresholds exist for detector='zscore' only")
         return {
             name: member.cost_threshold_
-            for name, member in zip(self.attacks_, self.detector_.detectors_, strict=True)
+            for name, member in zip(self._attack_names(), self.detector_.detectors_, strict=True)
         }
 
     # ----------------------------------------------------------------------------------------
@@ -562,7 +515,7 @@ class AttackAsDefense(BaseEstimator):
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the configuration and the fitted detector as JSON (atomically); not the model."""
         check_is_fitted(self, "detector_")
-        if self.detector not in ("zscore", "knn"):
+        if not isinstance(self.detector, str) or self.detector not in SAVED_ESTIMATORS:
             raise ValueError(
                 "save supports detector='zscore' or 'knn'; store a custom classifier with joblib"
             )
@@ -574,7 +527,7 @@ class AttackAsDefense(BaseEstimator):
                 "threshold_": self.threshold_,
                 "fpr_": self.fpr_,
                 "k_": self.k_,
-                "detector_": _detector_state(self.detector_),
+                "detector_": self.detector_.to_state(),
             },
             "model_sha256": None if self.model_ is None else _weights_hash(self.model_.net),
         }
@@ -583,12 +536,17 @@ class AttackAsDefense(BaseEstimator):
 
     def _saved_params(self) -> dict[str, Any]:
         bounds = self._declared_bounds()
+        mean, std = self.mean, self.std
+        if isinstance(self.model_, ClassifierWrapper) and self.model_.normalized:
+            # the wrapper's own normalisation: loading with the bare network must restore it
+            mean, std = self.model_.mean.flatten().tolist(), self.model_.std.flatten().tolist()
         return {
-            "attacks": self._attack_specs(),
+            "attacks": self.attack_specs_,
+            "dataset": self.dataset,
             "detector": self.detector,
             "bounds": None if bounds is None else list(bounds),
-            "mean": None if self.mean is None else [float(v) for v in self.mean],
-            "std": None if self.std is None else [float(v) for v in self.std],
+            "mean": None if mean is None else [float(v) for v in mean],
+            "std": None if std is None else [float(v) for v in std],
             "n_neighbors": self.n_neighbors,
             "threshold": self.threshold,
             "k": self.k,
@@ -611,9 +569,8 @@ class AttackAsDefense(BaseEstimator):
             params["bounds"] = tuple(params["bounds"])
         detector = cls(model, **params)
         fitted = document["fitted"]
-        detector.model_ = detector._wrapped_model()
-        detector.attacks_ = detector._build_attacks()
-        detector.detector_ = _restore_detector(params["detector"], fitted["detector_"])
+        detector._set_cost_path()
+        detector.detector_ = SAVED_ESTIMATORS[params["detector"]].from_state(fitted["detector_"])
         detector.threshold_ = float(fitted["threshold_"])
         detector.fpr_ = fitted["fpr_"]
         detector.k_ = fitted["k_"]
@@ -628,41 +585,6 @@ class AttackAsDefense(BaseEstimator):
         return detector
 
 
-@contextmanager
-def _eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Run ``module`` in eval mode, then give every submodule back the mode it had.
-
-    ``module.train(flag)`` would set one flag on all submodules; a model handed in with mixed
-    modes (e.g. frozen BatchNorm layers inside a training model) keeps them only if each
-    submodule's own flag is restored. Parameters and buffers are never touched.
-    """
-    modes = [(sub, sub.training) for sub in module.modules()]
-    module.eval()
-    try:
-        yield module
-    finally:
-        for sub, training in modes:
-            sub.training = training
-
-
-def _check_finite(inputs: torch.Tensor) -> None:
-    """Reject NaN / inf inputs: the attacks would silently report them as costly, i.e. benign."""
-    finite = torch.isfinite(inputs.detach()).flatten(1).all(dim=1)
-    if bool(finite.all()):
-        return
-    bad = (~finite).nonzero().flatten()
-    raise DataError(
-        f"inputs must be finite; {bad.numel()} of {finite.numel()} input(s) contain NaN or inf "
-        f"(first at index {int(bad[0])}); drop or repair them before fit/score/predict/"
-        "calibrate, e.g. x = x[torch.isfinite(x).flatten(1).all(dim=1)]"
-    )
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    param = next(iter(model.parameters()), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
 def _weights_hash(net: nn.Module) -> str:
     """sha256 of the state_dict (keys and CPU bytes, in key order): device-independent."""
     digest = hashlib.sha256()
@@ -670,47 +592,6 @@ def _weights_hash(net: nn.Module) -> str:
         digest.update(key.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-def _detector_state(detector: Any) -> dict[str, Any]:
-    if isinstance(detector, ZScoreEnsemble):
-        return {
-            "params": detector.get_params(),
-            "members": [
-                {key: getattr(member, key) for key in _ZSCORE_STATE}
-                for member in detector.detectors_
-            ],
-        }
-    return {
-        "params": detector.get_params(),
-        "X_fit_": detector.X_fit_.tolist(),
-        "y_fit_": detector.y_fit_.tolist(),
-    }
-
-
-def _restore_detector(name: str, state: dict[str, Any]) -> Any:
-    if name == "zscore":
-        ensemble = ZScoreEnsemble(**state["params"])
-        members = []
-        for saved in state["members"]:
-            member = ZScoreDetector(
-                threshold=ensemble.threshold,
-                alpha=ensemble.alpha,
-                transform=ensemble.transform,
-                shift=ensemble.shift,
-            )
-            for key in _ZSCORE_STATE:
-                setattr(member, key, saved[key])
-            member.classes_, member.n_features_in_ = np.array([0, 1]), 1
-            members.append(member)
-        ensemble.detectors_ = members
-        ensemble.classes_, ensemble.n_features_in_ = np.array([0, 1]), len(members)
-        return ensemble
-    knn = KNNCostDetector(**state["params"])
-    knn.X_fit_ = np.asarray(state["X_fit_"], dtype=np.float64)
-    knn.y_fit_ = np.asarray(state["y_fit_"], dtype=np.int64)
-    knn.classes_, knn.n_features_in_ = np.array([0, 1]), knn.X_fit_.shape[1]
-    return knn
 
 
 def _read_document(path: str | os.PathLike[str]) -> dict[str, Any]:

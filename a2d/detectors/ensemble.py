@@ -109,12 +109,7 @@ class ZScoreEnsemble(ClassifierMixin, BaseEstimator):
             )
         detectors = []
         for j in range(n):
-            member = ZScoreDetector(
-                threshold=self.threshold,
-                alpha=self.alpha,
-                transform=self.transform,
-                shift=self.shift,
-            )
+            member = self._member()
             try:
                 member.fit(costs[:, j])
             except ValueError as err:
@@ -124,6 +119,31 @@ class ZScoreEnsemble(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = n
         return self
+
+    def _member(self) -> ZScoreDetector:
+        return ZScoreDetector(
+            threshold=self.threshold, alpha=self.alpha, transform=self.transform, shift=self.shift
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        """Parameters and each member's learned numbers (members share the ensemble's params)."""
+        check_is_fitted(self)
+        members = [member.to_state() for member in self.detectors_]
+        return {
+            "params": self.get_params(),
+            "members": [{k: v for k, v in m.items() if k != "params"} for m in members],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ZScoreEnsemble:
+        """The fitted ensemble :meth:`to_state` described."""
+        ensemble = cls(**state["params"])
+        params = ensemble._member().get_params()
+        ensemble.detectors_ = [
+            ZScoreDetector.from_state({"params": params, **saved}) for saved in state["members"]
+        ]
+        ensemble.classes_, ensemble.n_features_in_ = np.array([0, 1]), len(ensemble.detectors_)
+        return ensemble
 
     def _costs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

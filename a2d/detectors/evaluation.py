@@ -13,12 +13,15 @@ the same object users run on raw inputs.
 - Z-score: one detector per attack_d fitted on the benign training costs; END = the k-of-n
   ensemble.
 - Accuracy on benign inputs = 1 - false-positive rate; on adversarial inputs = detection rate.
+
+Frames carry our keys (attack_d ``bim``, input ``bim-a``, detector ``knn``, classifier ``rfc``);
+:mod:`a2d.reporting.names` turns them into the paper's names, and nothing here imports it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,45 +32,27 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from a2d.detectors.attack_as_defense import AttackAsDefense
+from a2d.detectors.attack_as_defense import AttackAsDefense, AttackSpec
 from a2d.errors import DataError
 
-ATTACK_D_NAMES: dict[str, str] = {
-    "jsma": "JSMA_d",
-    "bim": "BIM_d",
-    "bim2": "BIM2_d",
-    "dba": "DBA_d",
-}
-"""Display names of the attacks_d, in the paper's order (Figure 6, Table 3)."""
-
-CRAFTED_NAMES: dict[str, str] = {
-    "fgsm": "FGSM",
-    "bim-a": "BIM-A",
-    "jsma": "JSMA",
-    "cw": "C&W",
-    "deepfool": "DeepFool",
-    "bb": "BB",
-}
-"""Display names of the crafting attacks."""
+PAPER_ORDER = ("jsma", "bim", "bim2", "dba")
+"""The attacks_d in the paper's order (Figure 6, Table 3)."""
 
 END = "END"
-BENIGN = "Benign"
+"""The ``attack_d`` of the ensemble rows (END detectors), beside the single attacks_d."""
+
+BENIGN = "benign"
+"""The ``input`` of the benign rows, beside the crafting attacks (``fgsm``, ``bim-a``, ...)."""
+
+KNN, ZSCORE = "knn", "zscore"
+"""The ``detector`` families of the accuracy frames: K-NN and Z-score."""
+
 COST_COLUMNS = ("index", "cost", "queries", "crafted_success")
 
 
-def attack_d_name(name: str) -> str:
-    """``bim`` -> ``BIM_d``; unknown names pass through."""
-    return ATTACK_D_NAMES.get(name, name)
-
-
-def crafted_name(name: str) -> str:
-    """``bim-a`` -> ``BIM-A``; unknown names pass through."""
-    return CRAFTED_NAMES.get(name, name)
-
-
 def paper_order(attacks: Sequence[str]) -> list[str]:
-    """The attacks_d in the paper's order (JSMA_d, BIM_d, BIM2_d, DBA_d), others after."""
-    rank = {name: i for i, name in enumerate(ATTACK_D_NAMES)}
+    """The attacks_d in the paper's order (jsma, bim, bim2, dba), others after."""
+    rank = {name: i for i, name in enumerate(PAPER_ORDER)}
     return sorted(attacks, key=lambda a: (rank.get(a, len(rank)), a))
 
 
@@ -206,12 +191,12 @@ def _flag_rate(detector: AttackAsDefense, costs: np.ndarray) -> float:
     return float(np.mean(detector.predict_costs(costs)))
 
 
-def _knn(attacks: Sequence[str], n_neighbors: int) -> AttackAsDefense:
-    return AttackAsDefense(attacks=list(attacks), detector="knn", n_neighbors=n_neighbors)
+def _knn(attacks: AttackSpec, n_neighbors: int, **settings: Any) -> AttackAsDefense:
+    return AttackAsDefense(attacks=attacks, detector="knn", n_neighbors=n_neighbors, **settings)
 
 
-def _zscore(attacks: Sequence[str], threshold: float, k: int) -> AttackAsDefense:
-    return AttackAsDefense(attacks=list(attacks), detector="zscore", threshold=threshold, k=k)
+def _zscore(attacks: AttackSpec, threshold: float, k: int, **settings: Any) -> AttackAsDefense:
+    return AttackAsDefense(attacks=attacks, detector="zscore", threshold=threshold, k=k, **settings)
 
 
 def _fit(
@@ -224,15 +209,58 @@ def _fit(
         raise DataError(f"{what}: {err}") from err
 
 
-def _end_knn(sets: CostSets, n_neighbors: int, ratio: float = 1.0) -> AttackAsDefense:
+def _end_knn(
+    sets: CostSets,
+    n_neighbors: int,
+    ratio: float = 1.0,
+    attacks: AttackSpec | None = None,
+    **settings: Any,
+) -> AttackAsDefense:
     benign = sets.costs("benign", "train")
     n_adv = max(1, round(ratio * len(benign)))
     return _fit(
-        _knn(sets.attacks, n_neighbors),
+        _knn(list(sets.attacks) if attacks is None else attacks, n_neighbors, **settings),
         f"K-NN END (K={n_neighbors}, 1:{ratio:g})",
         benign,
         mixed_adversarial(sets, n_adv),
     )
+
+
+def _end_zscore(
+    sets: CostSets, threshold: float, k: int, attacks: AttackSpec | None = None, **settings: Any
+) -> AttackAsDefense:
+    return _fit(
+        _zscore(list(sets.attacks) if attacks is None else attacks, threshold, k, **settings),
+        f"Z-score END (k={k})",
+        sets.costs("benign", "train"),
+    )
+
+
+def end_detectors(
+    sets: CostSets,
+    attacks: Mapping[str, Mapping[str, Any]],
+    *,
+    n_neighbors: int,
+    threshold: float,
+    k: int,
+    **settings: Any,
+) -> dict[str, AttackAsDefense]:
+    """The paper's END detectors of Figure 6 (K-NN and Z-score), fitted on the training costs.
+
+    Fitted exactly as in :func:`knn_accuracies` / :func:`zscore_accuracies`, but carrying what a
+    user needs to apply them to new inputs: ``attacks`` maps each attack_d (in the column order
+    of ``sets``) to the hyperparameters that produced the costs, and ``settings`` (the model, or
+    its bounds) go to :class:`AttackAsDefense`, so a saved detector attacks new inputs the way
+    the pipeline attacked the training inputs.
+    """
+    if tuple(attacks) != sets.attacks:
+        raise ValueError(
+            f"attacks {list(attacks)} must name the cost columns {list(sets.attacks)} in order"
+        )
+    return {
+        "knn": _end_knn(sets, n_neighbors, attacks=attacks, **settings),
+        "zscore": _end_zscore(sets, threshold, k, attacks=attacks, **settings),
+    }
 
 
 def _rows(family: str, attack_d: str, accuracy: dict[str, float]) -> list[dict[str, Any]]:
@@ -245,8 +273,8 @@ def _rows(family: str, attack_d: str, accuracy: dict[str, float]) -> list[dict[s
 def knn_accuracies(sets: CostSets, *, n_neighbors: int) -> pd.DataFrame:
     """Figure 6 (a/c/e): K-NN accuracy per attack_d (+ END) on each adversarial type and benign.
 
-    Returns a long frame: detector (``K-NN``), attack_d, input (crafting attack or ``Benign``),
-    accuracy.
+    Returns a long frame: detector (``knn``), attack_d (``bim``, ..., ``END``), input (crafting
+    attack, e.g. ``bim-a``, or ``benign``), accuracy.
     """
     rows: list[dict[str, Any]] = []
     for attack in paper_order(sets.attacks):
@@ -256,44 +284,42 @@ def knn_accuracies(sets: CostSets, *, n_neighbors: int) -> pd.DataFrame:
             adversarial = column.costs(kind, "train")
             det = _fit(
                 _knn([attack], n_neighbors),
-                f"K-NN {attack_d_name(attack)} on {kind}",
+                f"K-NN {attack} on {kind}",
                 # 1:1 as the paper; a training set crafted on fewer sources (craft.train_subset)
                 # meets the benign inputs of those same sources
                 column.costs("benign", "train")[: len(adversarial)],
                 adversarial,
             )
-            accuracy[crafted_name(kind)] = _flag_rate(det, column.costs(kind, "eval"))
+            accuracy[kind] = _flag_rate(det, column.costs(kind, "eval"))
             benign.append(1.0 - _flag_rate(det, column.costs("benign", "eval")))
         accuracy[BENIGN] = float(np.mean(benign))
-        rows += _rows("K-NN", attack_d_name(attack), accuracy)
+        rows += _rows(KNN, attack, accuracy)
     end = _end_knn(sets, n_neighbors)
-    rows += _rows("K-NN", END, _accuracy_by_input(end, sets))
+    rows += _rows(KNN, END, _accuracy_by_input(end, sets))
     return pd.DataFrame(rows)
 
 
 def zscore_accuracies(sets: CostSets, *, threshold: float, k: int) -> pd.DataFrame:
     """Figure 6 (b/d/f): Z-score accuracy per attack_d and of the k-of-n END ensemble.
 
-    Same long frame as :func:`knn_accuracies`, with detector ``Z-score``.
+    Same long frame as :func:`knn_accuracies`, with detector ``zscore``.
     """
     rows: list[dict[str, Any]] = []
     for attack in paper_order(sets.attacks):
         column = sets.select([attack])
         det = _fit(
             _zscore([attack], threshold, 1),
-            f"Z-score {attack_d_name(attack)}",
+            f"Z-score {attack}",
             column.costs("benign", "train"),
         )
-        rows += _rows("Z-score", attack_d_name(attack), _accuracy_by_input(det, column))
-    end = _fit(
-        _zscore(sets.attacks, threshold, k), f"Z-score END (k={k})", sets.costs("benign", "train")
-    )
-    rows += _rows("Z-score", END, _accuracy_by_input(end, sets))
+        rows += _rows(ZSCORE, attack, _accuracy_by_input(det, column))
+    end = _end_zscore(sets, threshold, k)
+    rows += _rows(ZSCORE, END, _accuracy_by_input(end, sets))
     return pd.DataFrame(rows)
 
 
 def _accuracy_by_input(detector: AttackAsDefense, sets: CostSets) -> dict[str, float]:
-    accuracy = {crafted_name(k): _flag_rate(detector, sets.costs(k, "eval")) for k in sets.crafted}
+    accuracy = {k: _flag_rate(detector, sets.costs(k, "eval")) for k in sets.crafted}
     accuracy[BENIGN] = 1.0 - _flag_rate(detector, sets.costs("benign", "eval"))
     return accuracy
 
@@ -310,7 +336,7 @@ def average_accuracy(accuracies: pd.DataFrame) -> pd.DataFrame:
 def cost_analysis(sets: CostSets, *, threshold: float, k: int) -> pd.DataFrame:
     """Table 3: queries and accuracy of the Z-score detectors, per attack_d and for END.
 
-    Columns: attack_d, adv_q and benign_q (mean queries per adversarial / benign evaluation
+    Columns: attack_d (``bim``, ..., ``END``), adv_q and benign_q (mean queries per adversarial / benign evaluation
     input, all adversarial types pooled; END: summed over its attacks_d), threshold (the cost
     threshold h gives, in the attack_d's cost units; none for END), acc_adv (pooled detection
     rate), acc_benign (1 - false-positive rate).
@@ -323,11 +349,11 @@ def cost_analysis(sets: CostSets, *, threshold: float, k: int) -> pd.DataFrame:
         column = sets.select([attack])
         det = _fit(
             _zscore([attack], threshold, 1),
-            f"Z-score {attack_d_name(attack)}",
+            f"Z-score {attack}",
             column.costs("benign", "train"),
         )
         rows.append(
-            _cost_row(attack_d_name(attack), det, column, adv_q[:, j], benign_q[:, j])
+            _cost_row(attack, det, column, adv_q[:, j], benign_q[:, j])
             | {"threshold": det.cost_thresholds_[attack]}
         )
     end = _fit(
@@ -415,8 +441,6 @@ CLASSIFIERS: dict[str, Callable[[int, int], Any]] = {
 }
 """Table 7's classifiers on the END cost vectors: scikit-learn defaults, seeded where random."""
 
-CLASSIFIER_NAMES = {"knn": "K-NN", "svm": "SVM", "dtc": "DTC", "rfc": "RFC"}
-
 
 def compare_classifiers(
     sets: CostSets, names: Sequence[str], *, n_neighbors: int, seed: int
@@ -434,7 +458,7 @@ def compare_classifiers(
             n_neighbors=n_neighbors,
         )
         det = _fit(det, f"classifier {name}", benign, adversarial)
-        rows.append(_sweep_row("classifier", CLASSIFIER_NAMES[name], det, sets))
+        rows.append(_sweep_row("classifier", name, det, sets))
     return rows
 
 

@@ -104,6 +104,24 @@ class KNNCostDetector(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = costs.shape[1]
         return self
 
+    def to_state(self) -> dict[str, Any]:
+        """Parameters and training rows as JSON values: what :meth:`from_state` rebuilds from."""
+        check_is_fitted(self, "X_fit_")
+        return {
+            "params": self.get_params(),
+            "X_fit_": self.X_fit_.tolist(),
+            "y_fit_": self.y_fit_.tolist(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> KNNCostDetector:
+        """The fitted detector :meth:`to_state` described."""
+        knn = cls(**state["params"])
+        knn.X_fit_ = np.asarray(state["X_fit_"], dtype=np.float64)
+        knn.y_fit_ = np.asarray(state["y_fit_"], dtype=np.int64)
+        knn.classes_, knn.n_features_in_ = np.array([0, 1]), knn.X_fit_.shape[1]
+        return knn
+
     def adversarial_votes(self, X: Any) -> np.ndarray:
         """Number of adversarial rows among the K nearest neighbours of each input, shape (n,).
 

@@ -232,6 +232,34 @@ class ZScoreDetector(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = 1
         return self
 
+    FITTED_STATE: tuple[str, ...] = (
+        "pvalue_",
+        "boxcox_",
+        "shift_",
+        "lambda_",
+        "mean_",
+        "std_",
+        "cost_threshold_",
+    )
+    """The learned attributes, all plain numbers: what :meth:`to_state` saves."""
+
+    def to_state(self) -> dict[str, Any]:
+        """Parameters and learned numbers as JSON values: what :meth:`from_state` rebuilds from."""
+        check_is_fitted(self, "mean_")
+        return {
+            "params": self.get_params(),
+            **{key: getattr(self, key) for key in self.FITTED_STATE},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ZScoreDetector:
+        """The fitted detector :meth:`to_state` described."""
+        detector = cls(**state["params"])
+        for key in cls.FITTED_STATE:
+            setattr(detector, key, state[key])
+        detector.classes_, detector.n_features_in_ = np.array([0, 1]), 1
+        return detector
+
     def _transform(self, costs: np.ndarray) -> np.ndarray:
         if self.lambda_ is None:
             return costs

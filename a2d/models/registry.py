@@ -41,7 +41,9 @@ def build_network(arch: str) -> nn.Module:
     return ARCHITECTURES[arch].factory()
 
 
-def build_target(arch: str, *, normalize: bool, mean: Sequence[float], std: Sequence[float]) -> ClassifierWrapper:
+def build_target(
+    arch: str, *, normalize: bool, mean: Sequence[float], std: Sequence[float]
+) -> ClassifierWrapper:
     """A wrapped model for a config target: normalisation inside only when the target asks for it."""
     return build_model(arch, mean=mean, std=std) if normalize else build_model(arch)
 

@@ -26,26 +26,3 @@ def paper_value(*keys: str, default: Any = None) -> Any:
             return default
         node = node[key]
     return node
-
-
-CRAFT_NAMES: dict[str, str] = {
-    "fgsm": "FGSM",
-    "bim-a": "BIM",
-    "bim-b": "BIM-B",
-    "jsma": "JSMA",
-    "cw": "CW",
-    "deepfool": "DeepFool",
-    "bb": "BB",
-}
-"""Our crafting-attack (set kind) names -> the paper's row names (Table 2's "Attack" column)."""
-
-COST_NAMES: dict[str, str] = {"bim": "BIM_d", "bim2": "BIM2_d", "jsma": "JSMA_d", "dba": "DBA_d"}
-"""Our cost-attack names -> the paper's detector columns (attack_d)."""
-
-BASELINE_NAMES: dict[str, str] = {"bl1": "BL1", "bl2": "BL2", "bl3": "BL3", "bl4": "BL4"}
-"""Our baseline keys -> the paper's columns."""
-
-
-def paper_name(name: str, names: dict[str, str]) -> str:
-    """The paper's name for one of ours; names the paper never uses pass through unchanged."""
-    return names.get(name, name)

@@ -1,9 +1,14 @@
-"""Table 2: AUROC of each detector on each (environment, dataset, crafting attack).
+"""Table 2: AUROC of each detector on each (environment, dataset, crafting attack), beside the paper's.
 
-Two steps, each a stage: :func:`cost_auroc_report` turns one target's cost tables into AUROCs
-(score = -cost, on the evaluation split, with bootstrap intervals and TPR at low FPR, both
-unfiltered as the paper and on successful adversarials only), and :func:`table2_frame` lays the
-reports of all targets (plus the baselines' AUROCs) beside the paper's Table 2.
+Lays out what the ``auroc`` stage measured (:func:`a2d.detectors.roc.cost_auroc_report`: score
+= -cost on the evaluation split, with bootstrap intervals and TPR at low FPR, unfiltered as the
+paper and on successful adversarials only) and the baselines' AUROCs, for every target, in the
+paper's row and column order.
+
+Notes:
+    Attacks are named by their ``paper_values.yaml`` keys ("CW" for the paper's "C&W", see
+    :func:`a2d.reporting.names.value_key`), which are also the headline rows' DVC metric
+    columns.
 """
 
 from __future__ import annotations
@@ -16,73 +21,33 @@ from typing import Any
 
 import pandas as pd
 
-from a2d.costs.tables import read_cost_tables
-from a2d.detectors.roc import cost_scores, roc_summary
-from a2d.reporting.paper import (
-    BASELINE_NAMES,
-    COST_NAMES,
-    CRAFT_NAMES,
-    paper_name,
-    paper_value,
-)
+from a2d.reporting.names import ATTACKS_D, BASELINES, SETS, display_name, value_key
+from a2d.reporting.paper import paper_value
 from a2d.reporting.tables import comparison_frame
 
 DATASET_ORDER = ["mnist", "cifar10", "imagenet"]
-DETECTOR_ORDER = ["JSMA_d", "BIM_d", "BIM2_d", "DBA_d", *BASELINE_NAMES.values()]
+DETECTOR_ORDER = [*ATTACKS_D.values(), *BASELINES.values()]
 """Table 2's column order in the paper."""
+
+ATTACK_ORDER = [value_key(name) for kind, name in SETS.items() if kind != "benign"]
+"""Table 2's row order of crafting attacks (by their ``paper_values.yaml`` keys)."""
+
+TITLE = "Table 2: AUROC, ours (paper)"
 
 TIES_NOTE = (
     "Score = -cost (cheaper to attack = more adversarial). Costs are integers and tie often; "
     "scikit-learn's roc_auc_score counts a tied benign/adversarial pair as one half."
 )
 
-
-def cost_auroc_report(
-    cost_folders: Mapping[str, str | os.PathLike[str]],
-    *,
-    split: str = "eval",
-    n_bootstrap: int = 1000,
-    confidence: float = 0.95,
-    fpr_levels: Sequence[float] = (0.01, 0.05, 0.1),
-    seed: int = 0,
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """attack_d -> crafting attack -> AUROC summary, for one target.
-
-    ``cost_folders`` maps each attack_d (``bim``, ...) to the folder the ``costs`` stage wrote.
-    Every adversarial set is compared with the benign set of the same split, unfiltered (failed
-    adversarials kept, the Env1 protocol) and, as ``auroc_success_only``, on the successful
-    adversarials alone (the Env2 protocol).
-    """
-    report: dict[str, dict[str, dict[str, Any]]] = {}
-    for attack, folder in cost_folders.items():
-        tables = read_cost_tables(folder, split=split)
-        benign = tables["benign"]["cost"]
-        report[attack] = {}
-        for kind, frame in tables.items():
-            if kind == "benign":
-                continue
-            summary = roc_summary(
-                cost_scores(benign),
-                cost_scores(frame["cost"]),
-                n_bootstrap=n_bootstrap,
-                confidence=confidence,
-                fpr_levels=fpr_levels,
-                seed=seed,
-            ).to_dict()
-            successful = frame.loc[frame["crafted_success"].astype(bool), "cost"]
-            summary["n_success"] = int(len(successful))
-            summary["auroc_success_only"] = (
-                round(
-                    roc_summary(cost_scores(benign), cost_scores(successful), n_bootstrap=0).auroc,
-                    4,
-                )
-                if len(successful)
-                else None
-            )
-            summary["mean_cost_benign"] = round(float(benign.mean()), 2)
-            summary["mean_cost_adversarial"] = round(float(frame["cost"].mean()), 2)
-            report[attack][kind] = summary
-    return report
+NOTES = (
+    TIES_NOTE,
+    "Unfiltered (the Env1 protocol): failed adversarials stay in the adversarial set; "
+    "auroc_success_only drops them. ci_low/ci_high: seeded percentile bootstrap interval.",
+    "tpr@fprX: the largest true-positive rate of a cost threshold whose false-positive rate on "
+    "the benign evaluation set is at most X.",
+    "Differences from the paper's setting: results/DEVIATIONS.md.",
+)
+"""The notes under Table 2: what the numbers are and where the deviations are listed."""
 
 
 def table2_frame(
@@ -102,12 +67,17 @@ def table2_frame(
             for kind, cell in by_kind.items():
                 rows.append(_a2d_row(env, dataset, kind, attack_d, cell))
         for baseline, by_kind in (baselines or {}).get(target, {}).items():
-            if baseline not in BASELINE_NAMES:
+            if baseline not in BASELINES:
                 continue
             for kind, cell in by_kind.items():
                 rows.append(_baseline_row(env, dataset, kind, baseline, cell))
     frame = comparison_frame(rows, keys=["env", "dataset", "attack", "detector"])
     return _paper_order(frame)
+
+
+def _attack(kind: str) -> str:
+    """Table 2's name of a crafting attack: its ``paper_values.yaml`` key."""
+    return value_key(display_name(kind, SETS))
 
 
 def _cell_key(env: str, dataset: str, attack: str, detector: str) -> dict:
@@ -122,7 +92,7 @@ def _cell_key(env: str, dataset: str, attack: str, detector: str) -> dict:
 
 
 def _a2d_row(env: str, dataset: str, kind: str, attack_d: str, cell: Mapping[str, Any]) -> dict:
-    attack, detector = paper_name(kind, CRAFT_NAMES), paper_name(attack_d, COST_NAMES)
+    attack, detector = _attack(kind), display_name(attack_d, ATTACKS_D)
     tpr = cell.get("tpr_at_fpr", {})
     return {
         **_cell_key(env, dataset, attack, detector),
@@ -140,7 +110,7 @@ def _a2d_row(env: str, dataset: str, kind: str, attack_d: str, cell: Mapping[str
 def _baseline_row(
     env: str, dataset: str, kind: str, baseline: str, cell: Mapping[str, Any]
 ) -> dict:
-    attack, detector = paper_name(kind, CRAFT_NAMES), paper_name(baseline, BASELINE_NAMES)
+    attack, detector = _attack(kind), display_name(baseline, BASELINES)
     return {
         **_cell_key(env, dataset, attack, detector),
         "ours": cell.get("auroc"),
@@ -153,7 +123,6 @@ def _paper_order(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows in the paper's order: environment, dataset, attack, then detector columns."""
     if frame.empty:
         return frame
-    attacks = list(CRAFT_NAMES.values())
 
     def rank(values: pd.Series, order: list[str]) -> pd.Series:
         return values.map(lambda v: order.index(v) if v in order else len(order))
@@ -162,7 +131,7 @@ def _paper_order(frame: pd.DataFrame) -> pd.DataFrame:
         {
             "env": frame["env"],
             "dataset": rank(frame["dataset"], DATASET_ORDER),
-            "attack": rank(frame["attack"], attacks),
+            "attack": rank(frame["attack"], ATTACK_ORDER),
             "detector": rank(frame["detector"], DETECTOR_ORDER),
         }
     )
@@ -195,3 +164,10 @@ def table2_glance(frame: pd.DataFrame) -> pd.DataFrame:
 def load_reports(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The ``auroc`` stage's JSON documents in ``folder``, one per target, sorted by target."""
     return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+
+
+def load_baselines(folder: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]]:
+    """target -> the ``baselines`` stage's document, from ``folder``; empty if there is none."""
+    if not folder or not Path(folder).is_dir():
+        return {}
+    return {doc["target"]: doc for doc in load_reports(folder)}

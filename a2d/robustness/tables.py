@@ -9,7 +9,6 @@ share its set, and a benign image and its adversarial versions draw the same ran
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -159,12 +158,6 @@ def clever_table(
         rows.append(row)
     frame = pd.DataFrame.from_records(rows, columns=clever_columns(settings.targets))
     return CleverTable(frame=frame, seconds=time.perf_counter() - began, n_fallbacks=fallbacks)
-
-
-def finite_scores(frame: pd.DataFrame, target: str) -> pd.Series:
-    """The finite scores of ``target`` (an uncapped score is inf where the gradient is 0)."""
-    values = frame[target].astype(float)
-    return values[values.map(math.isfinite)]
 
 
 def select_in_score_range(

@@ -1,5 +1,42 @@
-"""Seeded, resumable training of the target models (Keras-equivalent Adadelta for Env1)."""
+"""Seeded, resumable training of the target models (Keras-equivalent Adadelta for Env1).
 
-from a2d.training.trainer import EpochRecord, accuracy, l2_penalty, make_optimizer, train_model
+- :mod:`a2d.training.config`: the training schema (``models.<target>.train``).
+- :mod:`a2d.training.trainer`: :func:`train_model`, one epoch loop, resumable per epoch.
+- :mod:`a2d.training.target`: :func:`fit_target`, a target trained or imported, with its
+  accuracies (the ``model`` stage's library call).
 
-__all__ = ["EpochRecord", "accuracy", "l2_penalty", "make_optimizer", "train_model"]
+Names load on first use (PEP 562): :mod:`a2d.config`, which every stage imports, embeds the
+training schema, and must not pull in torch, the trainer and the models with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "EpochRecord",
+    "FittedTarget",
+    "TrainConfig",
+    "accuracy",
+    "fit_target",
+    "l2_penalty",
+    "make_optimizer",
+    "train_model",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """The package's public names, imported from their modules on first use."""
+    if name == "TrainConfig":
+        from a2d.training.config import TrainConfig
+
+        return TrainConfig
+    if name in ("FittedTarget", "fit_target"):
+        from a2d.training import target
+
+        return getattr(target, name)
+    if name in ("EpochRecord", "accuracy", "l2_penalty", "make_optimizer", "train_model"):
+        from a2d.training import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module 'a2d.training' has no attribute {name!r}")

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from a2d.config import TrainConfig
 from a2d.data.datasets import DatasetSplit
-from a2d.utils.io import atomic_path
+from a2d.pipeline.resume import FINGERPRINT, reuse_torch, write_torch
+from a2d.training.config import TrainConfig
 from a2d.utils.progress import progress
 from a2d.utils.seed import seed_everything
 
@@ -80,17 +80,8 @@ def accuracy(
 
 
 def _fingerprint(cfg: TrainConfig, seed: int, n_train: int, arch: str) -> dict[str, Any]:
+    # a plain dict, compared with ==: a checkpoint stores it whole, not hashed
     return {"train": asdict(cfg), "seed": seed, "n_train": n_train, "arch": arch}
-
-
-def _load_checkpoint(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("fingerprint") != fingerprint:
-        log.warning("ignoring checkpoint %s: it was made with a different config", path)
-        return None
-    return state
 
 
 def train_model(
@@ -114,7 +105,8 @@ def train_model(
         device: where to train.
         test: if given, accuracy on it is recorded after each epoch (BL1 validated on test).
         checkpoint_dir: if given, the state after each finished epoch is saved there and a
-            later call with the same config resumes from it (the file is removed at the end).
+            later call with the same config resumes from it (the file is removed at the end,
+            and the folder too once empty).
         on_epoch: called with each :class:`EpochRecord` after its checkpoint is saved (stages
             use it to log).
 
@@ -132,7 +124,7 @@ def train_model(
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     history: list[EpochRecord] = []
     start_epoch = 1
-    state = _load_checkpoint(ckpt_path, fingerprint) if ckpt_path else None
+    state = reuse_torch(ckpt_path, fingerprint) if ckpt_path else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -161,6 +153,8 @@ def train_model(
     model.eval()
     if ckpt_path is not None and ckpt_path.exists():
         ckpt_path.unlink()
+        if not any(ckpt_path.parent.iterdir()):
+            ckpt_path.parent.rmdir()  # the folder was made for the checkpoint
     return history
 
 
@@ -208,7 +202,6 @@ def _save_checkpoint(
         "torch_rng": torch.get_rng_state(),
         "order_rng": order_gen.get_state(),
         "history": [asdict(r) for r in history],
-        "fingerprint": fingerprint,
+        FINGERPRINT: fingerprint,
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    write_torch(path, state)

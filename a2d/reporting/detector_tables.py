@@ -1,11 +1,14 @@
-"""Figure 6, Table 3 and Table 7 as reported: our detector numbers beside the paper's.
+"""Detector tables and Figure 6: Figure 6, Table 3 and Table 7, our numbers beside the paper's.
 
-The numbers come from :mod:`a2d.detectors.evaluation`; this module only lays them out (paper /
-ours / diff rows, notes that say what is comparable) and draws Figure 6.
+The numbers come from :mod:`a2d.detectors.run` (a :class:`~a2d.detectors.run.DetectorRun`,
+averages included); this module only lays them out (paper / ours / diff rows, notes that say
+what is comparable), draws Figure 6, and turns our keys (``bim``, ``bim-a``, ``knn``) into the
+paper's names (``BIM_d``, ``BIM``, ``K-NN``) through :mod:`a2d.reporting.names`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,28 +17,126 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
-from a2d.detectors.evaluation import BENIGN, END, average_accuracy
-from a2d.reporting.figures import paper_style
+from a2d.config import DetectorConfig
+from a2d.detectors.evaluation import BENIGN, END, KNN, ZSCORE
+from a2d.detectors.run import DetectorRun, DetectorScores
+from a2d.reporting.figures import paper_style, save_figure
+from a2d.reporting.names import ATTACKS_D, CLASSIFIERS, DETECTORS, SETS, display_name
 from a2d.reporting.paper import paper_value
-from a2d.reporting.tables import comparison_frame
+from a2d.reporting.tables import comparison_frame, write_table
 
 AVERAGE = "Average"
-PAPER_FIG6_ORDER = ("JSMA_d", "BIM_d", "BIM2_d", "DBA_d", END)
+PAPER_FIG6_ORDER = (*ATTACKS_D.values(), END)
+"""The paper's detectors of Figure 6, in its order (its ``fig6_knn_avg`` values follow it)."""
 TABLE3_QUANTITIES = ("adv_q", "acc_adv", "benign_q", "threshold", "acc_benign")
 
 
+def _detector(key: str) -> str:
+    return display_name(key, DETECTORS)
+
+
+def _attack_d(key: str) -> str:
+    return display_name(key, ATTACKS_D)
+
+
+def _input(key: str) -> str:
+    return display_name(key, SETS)
+
+
+def write_detector_tables(
+    run: DetectorRun,
+    *,
+    target: str,
+    env: str,
+    dataset: str,
+    cfg: DetectorConfig,
+    seed: int,
+    fig6: str | os.PathLike[str],
+    fig6_table: str | os.PathLike[str],
+    table3: str | os.PathLike[str],
+    table7: str | os.PathLike[str],
+) -> None:
+    """Write Figure 6 (PNG + PDF) and its table, Table 3 and Table 7 (CSV + Markdown), atomically.
+
+    Args:
+        run: what the ``detect`` stage measured on ``target``.
+        target, env, dataset: the target model and its setting; the paper's Table 7 column is
+            filled for Env1 MNIST only.
+        cfg: the ``detector`` config the run used (its defaults are quoted in the notes).
+        seed: the seed of Table 7's random classifiers (quoted in its notes).
+        fig6, fig6_table, table3, table7: output paths without suffix.
+    """
+    alt = run.successful_only
+    protocol = _protocol_note(cfg.successful_only, has_view=alt is not None)
+    paper_setting = (env, dataset) == ("env1", "mnist")
+    save_figure(fig6_figure(run.scores.accuracies, title=target), fig6)
+    write_table(
+        fig6_frame(run.scores, dataset=dataset, successful_only=alt),
+        fig6_table,
+        title=f"Figure 6: detector accuracy on each input type ({target})",
+        notes=[
+            *fig6_notes(
+                target=target,
+                env=env,
+                n_neighbors=cfg.n_neighbors,
+                threshold=cfg.threshold,
+                k=cfg.k,
+                crafted=run.sets.crafted,
+            ),
+            protocol,
+        ],
+    )
+    write_table(
+        table3_frame(
+            run.scores.analysis,
+            dataset=dataset,
+            env=env,
+            successful_only=None if alt is None else alt.analysis,
+        ),
+        table3,
+        title=f"Table 3: cost analysis of the Z-score detectors ({target})",
+        notes=[*table3_notes(target=target, env=env, threshold=cfg.threshold, k=cfg.k), protocol],
+    )
+    write_table(
+        table7_frame(run.sweeps, paper_setting=paper_setting),
+        table7,
+        title=f"Table 7: detector parameters ({target})",
+        notes=[
+            *table7_notes(
+                target=target,
+                paper_setting=paper_setting,
+                n_neighbors=cfg.n_neighbors,
+                threshold=cfg.threshold,
+                k=cfg.k,
+                seed=seed,
+                attacks_d=run.sets.attacks,
+            ),
+            _protocol_note(cfg.successful_only, has_view=False),
+        ],
+    )
+
+
+def _protocol_note(successful_only: bool, *, has_view: bool) -> str:
+    if successful_only:
+        return "Adversarial sets: successful adversarials only (detector.successful_only=true)"
+    note = "Adversarial sets: every crafted input, failed ones included (Env1 protocol)"
+    if has_view:
+        note += "; ours_successful_only: the same detectors trained and evaluated on successful adversarials only (Env2 protocol, closer to the paper's Figure 6 / Table 3 setting)"
+    return note + "."
+
+
 def fig6_frame(
-    accuracies: pd.DataFrame, *, dataset: str, successful_only: pd.DataFrame | None = None
+    scores: DetectorScores, *, dataset: str, successful_only: DetectorScores | None = None
 ) -> pd.DataFrame:
     """Figure 6 as a table: every bar, then each detector's average with the paper's K-NN average.
 
     Args:
-        accuracies: the long frames of ``knn_accuracies`` and ``zscore_accuracies``, stacked.
+        scores: the accuracies and their averages (:func:`a2d.detectors.run.detector_scores`).
         dataset: selects the paper's averages (``fig6_knn_avg``), reported for Env2 only.
-        successful_only: the same frames computed on successful adversarials only (the Env2
+        successful_only: the same computed on successful adversarials only (the Env2
             protocol); when given, an ``ours_successful_only`` column follows ``diff``.
     """
-    frame = comparison_frame(_fig6_rows(accuracies, dataset), keys=list(FIG6_KEYS))
+    frame = comparison_frame(_fig6_rows(scores, dataset), keys=list(FIG6_KEYS))
     if successful_only is None:
         return frame
     alt = pd.DataFrame(_fig6_rows(successful_only, dataset))[[*FIG6_KEYS, "ours"]]
@@ -46,20 +147,25 @@ def fig6_frame(
 FIG6_KEYS = ("detector", "attack_d", "input")
 
 
-def _fig6_rows(accuracies: pd.DataFrame, dataset: str) -> list[dict[str, Any]]:
+def _fig6_rows(scores: DetectorScores, dataset: str) -> list[dict[str, Any]]:
     paper_avg = dict(
         zip(PAPER_FIG6_ORDER, paper_value("fig6_knn_avg", dataset, default=[]), strict=False)
     )
     rows: list[dict[str, Any]] = [
-        {"detector": r.detector, "attack_d": r.attack_d, "input": r.input, "ours": r.accuracy}
-        for r in accuracies.itertuples(index=False)
+        {
+            "detector": _detector(r.detector),
+            "attack_d": _attack_d(r.attack_d),
+            "input": _input(r.input),
+            "ours": r.accuracy,
+        }
+        for r in scores.accuracies.itertuples(index=False)
     ]
-    for r in average_accuracy(accuracies).itertuples(index=False):
-        paper = paper_avg.get(r.attack_d) if r.detector == "K-NN" else None
+    for r in scores.averages.itertuples(index=False):
+        paper = paper_avg.get(_attack_d(r.attack_d)) if r.detector == KNN else None
         rows.append(
             {
-                "detector": r.detector,
-                "attack_d": r.attack_d,
+                "detector": _detector(r.detector),
+                "attack_d": _attack_d(r.attack_d),
                 "input": AVERAGE,
                 "paper": paper,
                 "ours": r.accuracy,
@@ -68,8 +174,16 @@ def _fig6_rows(accuracies: pd.DataFrame, dataset: str) -> list[dict[str, Any]]:
     return rows
 
 
-def fig6_notes(*, target: str, env: str, n_neighbors: int, threshold: float, k: int) -> list[str]:
-    """What the Figure 6 table compares, and what it does not."""
+def fig6_notes(
+    *,
+    target: str,
+    env: str,
+    n_neighbors: int,
+    threshold: float,
+    k: int,
+    crafted: Sequence[str],
+) -> list[str]:
+    """What the Figure 6 table compares, and what it does not (``crafted``: the target's sets)."""
     notes = [
         f"Target {target}. K-NN: K = {n_neighbors}, one detector per attack_d and crafting attack "
         "(benign accuracy = mean over them); END = K-NN on the cost vector of all attacks_d, "
@@ -83,7 +197,8 @@ def fig6_notes(*, target: str, env: str, n_neighbors: int, threshold: float, k: 
     if env != "env2":
         notes.append(
             "The paper's Figure 6 is Env2 (BL3's models and attacks FGSM, JSMA, DeepFool, C&W, BB); "
-            f"{target} is {env} (FGSM, BIM-A, JSMA, C&W), so paper vs ours is a cross-setting "
+            f"{target} is {env} ({', '.join(_input(c) for c in crafted)}), so paper vs ours is "
+            "a cross-setting "
             "comparison: the diff is indicative only."
         )
     return notes
@@ -115,13 +230,14 @@ def _table3_rows(analysis: pd.DataFrame, dataset: str, env: str) -> list[dict[st
     rows = []
     setting = "same (Env2)" if env == "env2" else f"Env2, BL3 attacks (ours: {env})"
     for r in analysis.to_dict("records"):
-        paper = paper_value("table3", dataset, r["attack_d"], default={}) or {}
+        name = _attack_d(r["attack_d"])
+        paper = paper_value("table3", dataset, name, default={}) or {}
         for quantity in TABLE3_QUANTITIES:
             if r.get(quantity) is None or _is_nan(r[quantity]):
                 continue
             rows.append(
                 {
-                    "attack_d": r["attack_d"],
+                    "attack_d": name,
                     "quantity": quantity,
                     "paper": paper.get(quantity),
                     "ours": float(r[quantity]),
@@ -162,18 +278,22 @@ def table7_frame(sweeps: pd.DataFrame, *, paper_setting: bool) -> pd.DataFrame:
     """Table 7 as paper / ours / diff rows (parameter x value x metric).
 
     Args:
-        sweeps: the frame of :func:`a2d.detectors.evaluation.parameter_sweeps`.
+        sweeps: the frame of :func:`a2d.detectors.evaluation.parameter_sweeps` (classifier
+            rows hold our keys, ``rfc``; the table prints the paper's names, ``RFC``).
         paper_setting: whether this target is the paper's (Env1 MNIST): only then the paper
             column is filled.
     """
     rows = []
     for r in sweeps.to_dict("records"):
+        value = r["value"]
+        if r["parameter"] == "classifier":
+            value = display_name(value, CLASSIFIERS)
         for metric in ("acc_benign", "acc_adv"):
-            paper = _table7_paper(r["parameter"], r["value"], metric) if paper_setting else None
+            paper = _table7_paper(r["parameter"], value, metric) if paper_setting else None
             rows.append(
                 {
                     "parameter": r["parameter"],
-                    "value": r["value"],
+                    "value": value,
                     "metric": metric,
                     "paper": paper,
                     "ours": r[metric],
@@ -202,13 +322,14 @@ def table7_notes(
     threshold: float,
     k: int,
     seed: int,
-    attacks_d: list[str] | None = None,
+    attacks_d: Sequence[str] | None = None,
     paper_attacks_d: int = 4,
 ) -> list[str]:
     """What each Table 7 block varies, and at which defaults.
 
-    With fewer attacks_d than the paper's four, the k block cannot reach the paper's largest k,
-    and a row left out silently would read as a row we forgot: the note names it.
+    With fewer attacks_d (our keys, ``bim``) than the paper's four, the k block cannot reach
+    the paper's largest k, and a row left out silently would read as a row we forgot: the note
+    names it.
     """
     notes = [
         f"Target {target}. K and ratio: K-NN END (defaults K = {n_neighbors}, ratio 1:1); h and k: "
@@ -221,7 +342,8 @@ def table7_notes(
     if attacks_d is not None and len(attacks_d) < paper_attacks_d:
         n = len(attacks_d)
         notes.append(
-            f"k: benign if at least k of our {n} attacks_d ({', '.join(attacks_d)}) say benign, "
+            f"k: benign if at least k of our {n} attacks_d "
+            f"({', '.join(_attack_d(a) for a in attacks_d)}) say benign, "
             f"against the paper's k of {paper_attacks_d}, so the sweep stops at k = {n}"
             + (
                 f"; the paper's k = {paper_attacks_d} row has no counterpart here, and our "
@@ -236,12 +358,18 @@ def table7_notes(
 
 
 def fig6_figure(accuracies: pd.DataFrame, *, title: str) -> Figure:
-    """Figure 6 for one target: K-NN (left) and Z-score (right) accuracy per input, bars per detector."""
+    """Figure 6 for one target: K-NN (left) and Z-score (right) accuracy per input, bars per detector.
+
+    ``accuracies``: :attr:`a2d.detectors.run.DetectorScores.accuracies` (our keys).
+    """
+    named = accuracies.assign(
+        attack_d=accuracies["attack_d"].map(_attack_d), input=accuracies["input"].map(_input)
+    )
     with paper_style():
         fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.6), sharey=True)
-        for ax, family, letter in zip(axes, ("K-NN", "Z-score"), "ab", strict=True):
-            _bars(ax, accuracies[accuracies["detector"] == family])
-            ax.set_title(f"({letter}) {family}, {title}")
+        for ax, family, letter in zip(axes, (KNN, ZSCORE), "ab", strict=True):
+            _bars(ax, named[named["detector"] == family])
+            ax.set_title(f"({letter}) {_detector(family)}, {title}")
         axes[0].set_ylabel("accuracy")
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
@@ -251,7 +379,8 @@ def fig6_figure(accuracies: pd.DataFrame, *, title: str) -> Figure:
 
 def _bars(ax: Any, frame: pd.DataFrame) -> None:
     inputs = list(dict.fromkeys(frame["input"]))
-    inputs = [i for i in inputs if i != BENIGN] + [BENIGN]
+    benign = _input(BENIGN)
+    inputs = [i for i in inputs if i != benign] + [benign]
     detectors = _ordered(frame["attack_d"])
     width = 0.8 / len(detectors)
     x = np.arange(len(inputs))
@@ -270,6 +399,45 @@ def _ordered(names: Sequence[str]) -> list[str]:
     return sorted(unique, key=lambda n: rank.get(n, len(rank)))
 
 
+def _averages(scores: DetectorScores, family: str) -> dict[str, float]:
+    rows = scores.averages[scores.averages["detector"] == family]
+    return {
+        _attack_d(r.attack_d): round(float(r.accuracy), 4) for r in rows.itertuples(index=False)
+    }
+
+
+def _table3_rates(scores: DetectorScores, quantity: str) -> dict[str, float]:
+    return {
+        _attack_d(r["attack_d"]): round(float(r[quantity]), 4)
+        for r in scores.analysis.to_dict("records")
+    }
+
+
+def headline_metrics(
+    scores: DetectorScores, *, dataset: str, successful_only: DetectorScores | None = None
+) -> dict[str, dict[str, float]]:
+    """The DVC metrics of the detect stage: average accuracies (Figure 6) and Z-score rates (Table 3).
+
+    Keyed by the paper's detector names (``BIM_d``, ``END``). ``successful_only``: the Figure 6
+    averages on successful adversarials only, reported beside.
+    """
+    paper = paper_value("fig6_knn_avg", dataset, default=[])
+    extra = {}
+    if successful_only is not None:
+        extra = {
+            "knn_average_accuracy_successful_only": _averages(successful_only, KNN),
+            "zscore_average_accuracy_successful_only": _averages(successful_only, ZSCORE),
+        }
+    return {
+        **extra,
+        "knn_average_accuracy": _averages(scores, KNN),
+        "paper_knn_average_accuracy": dict(zip(PAPER_FIG6_ORDER, paper, strict=False)),
+        "zscore_average_accuracy": _averages(scores, ZSCORE),
+        "zscore_benign_accuracy": _table3_rates(scores, "acc_benign"),
+        "zscore_adversarial_accuracy": _table3_rates(scores, "acc_adv"),
+    }
+
+
 __all__ = [
     "fig6_figure",
     "fig6_frame",
@@ -279,42 +447,5 @@ __all__ = [
     "table3_notes",
     "table7_frame",
     "table7_notes",
+    "write_detector_tables",
 ]
-
-
-def _averages(accuracies: pd.DataFrame, family: str) -> dict[str, float]:
-    avg = average_accuracy(accuracies)
-    rows = avg[avg["detector"] == family]
-    return {r.attack_d: round(float(r.accuracy), 4) for r in rows.itertuples(index=False)}
-
-
-def headline_metrics(
-    accuracies: pd.DataFrame,
-    analysis: pd.DataFrame,
-    *,
-    dataset: str,
-    successful_only: pd.DataFrame | None = None,
-) -> dict[str, dict[str, float]]:
-    """The DVC metrics of the detect stage: average accuracies (Figure 6) and Z-score rates (Table 3).
-
-    ``successful_only``: Figure 6 accuracies on successful adversarials only, reported beside.
-    """
-    paper = paper_value("fig6_knn_avg", dataset, default=[])
-    extra = {}
-    if successful_only is not None:
-        extra = {
-            "knn_average_accuracy_successful_only": _averages(successful_only, "K-NN"),
-            "zscore_average_accuracy_successful_only": _averages(successful_only, "Z-score"),
-        }
-    return {
-        **extra,
-        "knn_average_accuracy": _averages(accuracies, "K-NN"),
-        "paper_knn_average_accuracy": dict(zip(PAPER_FIG6_ORDER, paper, strict=False)),
-        "zscore_average_accuracy": _averages(accuracies, "Z-score"),
-        "zscore_benign_accuracy": {
-            r["attack_d"]: round(float(r["acc_benign"]), 4) for r in analysis.to_dict("records")
-        },
-        "zscore_adversarial_accuracy": {
-            r["attack_d"]: round(float(r["acc_adv"]), 4) for r in analysis.to_dict("records")
-        },
-    }
