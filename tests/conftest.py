@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from a2d.config import PROJECT_ROOT, load_params
 from a2d.data import resolve_data_root
@@ -54,3 +55,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+class MeanAboveHalf(nn.Module):
+    """Class 1 iff the mean pixel exceeds 0.5: easy to reason about, differentiable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(20.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.flatten(1).mean(1, keepdim=True) - 0.5
+        return torch.cat([-self.scale * m, self.scale * m], dim=1)

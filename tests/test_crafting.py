@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from a2d.attacks import CRAFT_ATTACKS, craft_hyperparameters
 from a2d.attacks import crafting as crafting_module
@@ -15,6 +14,8 @@ from a2d.attacks.crafting import CraftPlan, craft_sets
 from a2d.data import DatasetSplit
 from a2d.data.sets import load_set
 from a2d.errors import ConfigError
+
+from .conftest import MeanAboveHalf
 
 ENV1_MNIST_WEIGHTS = "152b7cc5fb64af99a3b5595367fbde5da43b6754447948cec2470fba9eaa0dbc"
 """sha256 of data/models/env1_mnist.pt, the model the committed env1_mnist sets were crafted on."""
@@ -86,18 +87,6 @@ def test_craft_hyperparameters_unknown_attack_is_a_config_error() -> None:
         craft_hyperparameters("deepfool", {}, seed=0)
 
 
-class _MeanAboveHalf(nn.Module):
-    """Class 1 iff the mean pixel exceeds 0.5."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.tensor(20.0))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = x.flatten(1).mean(1, keepdim=True) - 0.5
-        return torch.cat([-self.scale * m, self.scale * m], dim=1)
-
-
 def _test_split() -> DatasetSplit:
     values = torch.tensor([0.1, 0.9, 0.55, 0.48, 0.52, 0.3, 0.7])
     x = values.view(-1, 1, 1, 1).expand(-1, 1, 4, 4).clone()
@@ -116,7 +105,7 @@ TINY_PLAN = CraftPlan(
 
 def _craft(out: Path, plan: CraftPlan = TINY_PLAN, **kwargs: object) -> dict:
     return craft_sets(
-        _MeanAboveHalf(),
+        MeanAboveHalf(),
         _test_split(),
         plan,
         out=out,

@@ -19,17 +19,7 @@ from a2d.errors import DataError
 from a2d.models import ClassifierWrapper
 from a2d.pipeline.resume import fingerprint
 
-
-class _Linear(nn.Module):
-    """Class 1 iff the mean pixel exceeds 0.5: easy to reason about, differentiable."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.tensor(20.0))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = x.flatten(1).mean(1, keepdim=True) - 0.5
-        return torch.cat([-self.scale * m, self.scale * m], dim=1)
+from .conftest import MeanAboveHalf
 
 
 def _benign(values: list[float], split: str = "eval") -> ExampleSet:
@@ -131,7 +121,7 @@ def test_distortion_summary_hand_example() -> None:
 def test_craft_set_keeps_indices_failures_and_meta() -> None:
     benign = _benign([0.1, 0.9, 0.55, 0.48])
     crafted = craft_set(
-        _Linear(), benign, "fgsm", {"epsilon": 0.1}, batch_size=2, device=torch.device("cpu")
+        MeanAboveHalf(), benign, "fgsm", {"epsilon": 0.1}, batch_size=2, device=torch.device("cpu")
     )
     assert (
         crafted.indices.tolist() == [10, 11, 12, 13]
@@ -148,7 +138,7 @@ def test_craft_set_keeps_indices_failures_and_meta() -> None:
 def test_craft_set_resumes_from_finished_batches(tmp_path: Path) -> None:
     benign = _benign([0.1, 0.9, 0.55, 0.48, 0.52])
     cpu = torch.device("cpu")
-    fresh = craft_set(_Linear(), benign, "fgsm", {"epsilon": 0.1}, batch_size=2, device=cpu)
+    fresh = craft_set(MeanAboveHalf(), benign, "fgsm", {"epsilon": 0.1}, batch_size=2, device=cpu)
     # a killed run left batch 0 finished (marked) and batch 2 from another config (stale key)
     partial = tmp_path / "partial"
     for start, key in ((0, "k"), (2, "other")):
@@ -161,7 +151,7 @@ def test_craft_set_resumes_from_finished_batches(tmp_path: Path) -> None:
         )
         _save_chunk(partial / f"{start:07d}.pt", key, part, 7.0)
     resumed = craft_set(
-        _Linear(),
+        MeanAboveHalf(),
         benign,
         "fgsm",
         {"epsilon": 0.1},
@@ -194,7 +184,9 @@ def test_craft_set_random_targets_do_not_depend_on_batching() -> None:
 def test_cost_table_rows_follow_the_set() -> None:
     benign = _benign([0.3, 0.75, 0.52, 0.1])  # the last is beyond the 0.3 ball: a failure
     suite = CostSuite(
-        ClassifierWrapper(_Linear()), {"bim": {"epsilon": 0.3, "max_iterations": 500}}, batch_size=2
+        ClassifierWrapper(MeanAboveHalf()),
+        {"bim": {"epsilon": 0.3, "max_iterations": 500}},
+        batch_size=2,
     )
     table = cost_table(suite, benign)
     frame = table.frame
