@@ -230,7 +230,7 @@ ARCHITECTURE_NAMES = ("env1_mnist_cnn", "env1_cifar10_convnet", "env2_mnist_lene
 CLEVER_TARGETS = ("untargeted", "target2", "target5", "llc")
 """:data:`a2d.robustness.TARGETS`: the CLEVER label types of Table 1."""
 CLASSIFIERS = ("knn", "svm", "dtc", "rfc")
-"""Keys of :data:`a2d.detectors.evaluation.CLASSIFIERS`: Table 7's classifiers (our K-NN, and
+"""Keys of :data:`a2d.detectors.experiments.CLASSIFIERS`: Table 7's classifiers (our K-NN, and
 scikit-learn's SVC, DecisionTree and RandomForest)."""
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 """:data:`a2d.utils.device.DEVICE_CHOICES`; ``cuda:N`` is accepted too."""

@@ -4,14 +4,14 @@ Reads the target's weights, its example sets (craft stage: ``benign``/``<attack>
 ``_train``) and its training images (BL1's per-class kernel densities), and writes one metrics
 JSON: ``{"target": ..., "bl1": {attack: {"auroc", "auroc_heldout", "n"}}, "bl2": {...}}``.
 ``auroc`` is each baseline's own evaluation, ``auroc_heldout`` is trained on the training pool
-(:func:`a2d.baselines.evaluate.evaluate_target`).
+(:func:`a2d.baselines.run.evaluate_target`).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from a2d.baselines.evaluate import evaluate_target
+from a2d.baselines.run import evaluate_target
 from a2d.config import Params, target_config
 from a2d.data import DatasetSplit, load_split
 from a2d.utils.device import resolve_device

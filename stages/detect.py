@@ -22,7 +22,7 @@ import logging
 
 from a2d.config import Params, check_neighbours, model_config
 from a2d.costs.settings import target_cost_attack_specs
-from a2d.detectors.evaluation import CostSets, end_detectors
+from a2d.detectors.experiments import CostSets, end_detectors
 from a2d.detectors.run import run_detectors
 from a2d.errors import ConfigError
 from a2d.reporting.detector_tables import headline_metrics, write_detector_tables

@@ -31,8 +31,8 @@ from a2d.baselines import (
     noise_rng,
     noisy_samples,
 )
-from a2d.baselines.evaluate import evaluate_target
 from a2d.baselines.noise import check_noise_rule
+from a2d.baselines.run import evaluate_target
 from a2d.config import (
     PARAMS_FILE,
     PROJECT_ROOT,

@@ -171,7 +171,7 @@ NAME_LISTS = [
     ("COST_ATTACK_NAMES", "a2d.costs", "COST_ATTACKS"),
     ("ARCHITECTURE_NAMES", "a2d.models", "ARCHITECTURES"),
     ("CLEVER_TARGETS", "a2d.robustness", "TARGETS"),
-    ("CLASSIFIERS", "a2d.detectors.evaluation", "CLASSIFIERS"),
+    ("CLASSIFIERS", "a2d.detectors.experiments", "CLASSIFIERS"),
     ("DEVICE_CHOICES", "a2d.utils.device", "DEVICE_CHOICES"),
 ]
 

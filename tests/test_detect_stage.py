@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from a2d.config import PROJECT_ROOT, check_neighbours, load_params, model_config
 from a2d.detectors import AttackAsDefense
-from a2d.detectors.evaluation import (
+from a2d.detectors.experiments import (
     CostSets,
     average_accuracy,
     cost_analysis,

@@ -161,7 +161,7 @@ def test_auroc_errors_say_what_is_wrong(call, error, match) -> None:  # noqa: AN
 
 
 def test_baseline_auroc_is_the_one_auroc_rounded() -> None:
-    from a2d.baselines.detection import auroc as baseline_auroc
+    from a2d.baselines.logistic import auroc as baseline_auroc
 
     rng = np.random.default_rng(3)
     y = np.repeat([0, 0, 1], 30)

@@ -10,8 +10,6 @@ the benign inputs as extra negatives (:mod:`a2d.baselines.noise`).
   (``auroc``) and one trained on a disjoint pool (``auroc_heldout``).
 """
 
-from a2d.baselines.detection import DetectionSets
-from a2d.baselines.evaluate import BaselineScore, evaluate_baselines
 from a2d.baselines.kd_bu import (
     PAPER_BANDWIDTHS,
     ClassKernelDensity,
@@ -23,6 +21,7 @@ from a2d.baselines.kd_bu import (
     mc_dropout_uncertainty,
 )
 from a2d.baselines.lid import block_split, lid_auroc, lid_auroc_heldout, lid_features, mle_lid
+from a2d.baselines.logistic import DetectionSets
 from a2d.baselines.noise import (
     FLIP,
     MATCH_L2,
@@ -31,6 +30,7 @@ from a2d.baselines.noise import (
     noise_rng,
     noisy_samples,
 )
+from a2d.baselines.run import BaselineScore, evaluate_baselines
 
 __all__ = [
     "FLIP",

@@ -35,7 +35,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
-from a2d.baselines.detection import DetectionSets, auroc, heldout_auroc, logistic_detector
+from a2d.baselines.logistic import DetectionSets, auroc, heldout_auroc, logistic_detector
 from a2d.models import ClassifierWrapper
 from a2d.models.layered import LayeredNet
 from a2d.utils.progress import progress

@@ -35,7 +35,7 @@ import torch
 from sklearn.preprocessing import MinMaxScaler
 from torch import Tensor
 
-from a2d.baselines.detection import DetectionSets, auroc, heldout_auroc, logistic_regression_cv
+from a2d.baselines.logistic import DetectionSets, auroc, heldout_auroc, logistic_regression_cv
 from a2d.models import ClassifierWrapper
 from a2d.utils.progress import progress
 

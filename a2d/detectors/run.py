@@ -1,11 +1,11 @@
 """One target's detector run: Figure 6, Table 3 and Table 7 on its cost tables.
 
 The library call behind the ``detect`` stage. It reads the target's cost tables
-(:func:`~a2d.detectors.evaluation.read_cost_sets`), measures Figure 6 (each detector's accuracy
+(:func:`~a2d.detectors.experiments.read_cost_sets`), measures Figure 6 (each detector's accuracy
 per input type, and its average over them) and Table 3 (the Z-score cost analysis) under the
 configured protocol, the same again on successful adversarials only where that differs (Env2's
 protocol, reported beside Env1's), and the Table 7 sweeps. Nothing is attacked: every detector
-is fitted on precomputed costs (:mod:`a2d.detectors.evaluation` holds each experiment).
+is fitted on precomputed costs (:mod:`a2d.detectors.experiments` holds each experiment).
 
 Results carry our keys (attack_d ``bim``, input ``bim-a``, detector ``knn``);
 :mod:`a2d.reporting.detector_tables` lays them out under the paper's names.
@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from a2d.config import DetectorConfig
-from a2d.detectors.evaluation import (
+from a2d.detectors.experiments import (
     CostSets,
     average_accuracy,
     cost_analysis,
@@ -42,12 +42,12 @@ class DetectorScores:
     """Figure 6 and Table 3 under one protocol.
 
     Attributes:
-        accuracies: :func:`~a2d.detectors.evaluation.knn_accuracies` and
-            :func:`~a2d.detectors.evaluation.zscore_accuracies`, stacked (columns detector,
+        accuracies: :func:`~a2d.detectors.experiments.knn_accuracies` and
+            :func:`~a2d.detectors.experiments.zscore_accuracies`, stacked (columns detector,
             attack_d, input, accuracy).
         averages: each detector's unweighted mean over its inputs
-            (:func:`~a2d.detectors.evaluation.average_accuracy`: detector, attack_d, accuracy).
-        analysis: Table 3 (:func:`~a2d.detectors.evaluation.cost_analysis`).
+            (:func:`~a2d.detectors.experiments.average_accuracy`: detector, attack_d, accuracy).
+        analysis: Table 3 (:func:`~a2d.detectors.experiments.cost_analysis`).
     """
 
     accuracies: pd.DataFrame
@@ -83,7 +83,7 @@ class DetectorRun:
         successful_only: the same on successful adversarials only (Env2's protocol); ``None``
             when the configured protocol already drops failed adversarials, or when a crafted
             set holds no successful one.
-        sweeps: Table 7 (:func:`~a2d.detectors.evaluation.parameter_sweeps`).
+        sweeps: Table 7 (:func:`~a2d.detectors.experiments.parameter_sweeps`).
     """
 
     sets: CostSets
@@ -113,7 +113,7 @@ def run_detectors(
 
     Raises:
         DataError: a cost table is missing or malformed, or a detector cannot be fitted on it
-            (see :func:`~a2d.detectors.evaluation.read_cost_sets`).
+            (see :func:`~a2d.detectors.experiments.read_cost_sets`).
     """
     target = target or Path(folder).name
     read = partial(read_cost_sets, folder, attacks=attacks, crafted=crafted, target=target)

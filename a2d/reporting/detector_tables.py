@@ -18,7 +18,7 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
 from a2d.config import DetectorConfig
-from a2d.detectors.evaluation import BENIGN, END, KNN, ZSCORE
+from a2d.detectors.experiments import BENIGN, END, KNN, ZSCORE
 from a2d.detectors.run import DetectorRun, DetectorScores
 from a2d.reporting.figures import paper_style, save_figure
 from a2d.reporting.names import ATTACKS_D, CLASSIFIERS, DETECTORS, SETS, display_name
@@ -278,7 +278,7 @@ def table7_frame(sweeps: pd.DataFrame, *, paper_setting: bool) -> pd.DataFrame:
     """Table 7 as paper / ours / diff rows (parameter x value x metric).
 
     Args:
-        sweeps: the frame of :func:`a2d.detectors.evaluation.parameter_sweeps` (classifier
+        sweeps: the frame of :func:`a2d.detectors.experiments.parameter_sweeps` (classifier
             rows hold our keys, ``rfc``; the table prints the paper's names, ``RFC``).
         paper_setting: whether this target is the paper's (Env1 MNIST): only then the paper
             column is filled.

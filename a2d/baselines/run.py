@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, TypedDict
 import numpy as np
 import torch
 
-from a2d.baselines.detection import DetectionSets, halves
 from a2d.baselines.kd_bu import (
     ClassKernelDensity,
     fit_class_kde,
@@ -30,6 +29,7 @@ from a2d.baselines.kd_bu import (
     kd_bu_features,
 )
 from a2d.baselines.lid import block_split_rows, lid_auroc, lid_auroc_heldout, lid_features
+from a2d.baselines.logistic import DetectionSets, halves
 from a2d.baselines.noise import NoiseRule, noise_rng, noisy_samples
 from a2d.data.datasets import DatasetSplit
 from a2d.data.sets import ExampleSet, load_sets
