@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup params restore plan repro repro-ci status test test-fast lint models bench \
+.PHONY: help setup params restore plan repro repro-ci status test test-fast lint deps models bench \
 	clean-venv table2 fig5
 
 help:  ## list targets
@@ -73,6 +73,9 @@ fig5: restore  ## Figure 5 (iterations of each attack_d, box plots) -> results/f
 bench: setup  ## speed benchmarks -> results/bench/*.json (needs the trained models; run on an idle machine)
 	python -m benchmarks.costs
 	python -m benchmarks.clever
+
+deps: setup  ## check that every stage's dvc.yaml deps cover what it imports and reads (--fix: DEPS_ARGS=--fix)
+	python -m a2d.pipeline.deps $(DEPS_ARGS)
 
 lint: setup  ## ruff
 	ruff check a2d stages tests benchmarks
