@@ -12,6 +12,8 @@ PROFILE ?= paper
 OVERRIDES ?=
 RUN_OVERRIDES := $(strip $(if $(filter-out paper,$(PROFILE)),profile=$(PROFILE)) $(OVERRIDES))
 PYTEST_ARGS ?=
+# test processes: the end-to-end run on one, the unit tests beside it (pytest-xdist, by file)
+TEST_WORKERS ?= 2
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
@@ -55,8 +57,8 @@ status: setup  ## what DVC would re-run
 models: setup  ## train / import the target models of the current params.yaml
 	dvc repro model
 
-test: setup  ## the whole test suite (a few minutes on 2 cores; includes the e2e ci-profile run)
-	pytest $(PYTEST_ARGS)
+test: setup  ## the whole test suite (about 15 minutes on 2 cores; includes the e2e ci-profile run)
+	pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup  ## unit tests only (skips the slow end-to-end run)
 	pytest -m "not slow" $(PYTEST_ARGS)

@@ -17,6 +17,22 @@ from torch import nn
 from a2d.config import PROJECT_ROOT, load_params
 from a2d.data import resolve_data_root
 
+FIRST_MODULES = ("test_e2e_dvc.py",)
+"""Modules collected first: under ``make test`` (pytest-xdist, one file per worker at a time)
+the end-to-end DVC run, the longest single item, starts at once on one worker while the unit
+tests run on the other, so the suite takes about as long as the end-to-end run alone."""
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one core per worker: two workers each spawning two intra-op threads (and DVC stages
+    # inheriting them) would oversubscribe the 2-core machine the suite is sized for
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put :data:`FIRST_MODULES` first (a stable sort: the order within each part is kept)."""
+    items.sort(key=lambda item: item.path.name not in FIRST_MODULES)
+
 
 def on_ci() -> bool:
     """CI=true (or 1): missing inputs are failures, not skips."""
