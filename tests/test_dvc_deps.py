@@ -62,11 +62,18 @@ def test_dvc_yaml_matches_the_code(findings: list[Finding], kind: str, what: str
     assert not wrong, f"{what}; {HOW}" + "\n".join(wrong)
 
 
+USER_MODULE_IMPORTERS = {"a2d/cli/model.py"}
+"""Files that import by string on purpose: the command line imports the user's own
+``module:factory`` (never a first-party module), and no stage imports the command line."""
+
+
 def test_no_first_party_import_by_string() -> None:
     """importlib.import_module / __import__ would hide an import from the analysis."""
     hidden = []
     for package in ("a2d", "stages"):
         for file in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            if str(file.relative_to(PROJECT_ROOT)) in USER_MODULE_IMPORTERS:
+                continue
             for node in ast.walk(ast.parse(file.read_text())):
                 if isinstance(node, ast.Call):
                     name = getattr(node.func, "attr", getattr(node.func, "id", ""))
