@@ -18,18 +18,18 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: help setup params restore plan repro repro-ci status test test-fast lint deps models bench \
-	clean-venv table2 fig5
+	clean-venv table2 fig5 fig3 fig4
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-setup: $(VENV)/.installed  ## create .venv: torch first (see ../shared/ENV.md), then a2d with [dev]
+setup: $(VENV)/.installed  ## create .venv: torch first (see ../shared/ENV.md), then a2d with [dev,docs]
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON_BOOT) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q $(TORCH_PINS)
-	$(VENV)/bin/python -m pip install -q -e '.[dev]'
+	$(VENV)/bin/python -m pip install -q -e '.[dev,docs]'
 	touch $@
 
 params: setup  ## compose conf/ into params.yaml for PROFILE (default paper) and OVERRIDES
@@ -72,9 +72,19 @@ fig5: restore  ## Figure 5 (iterations of each attack_d, box plots) -> results/f
 	python -m a2d.pipeline.plan fig5
 	dvc repro fig5
 
+# RQ1 (Section 5.1): the stages before them (rq1_craft, rq1_costs, rq1_time) run as needed
+fig3: restore  ## Figure 3 (JSMA_d cost profiles of set halves, heatmap) -> results/figures/fig3_<target>.*, results/tables/fig3_<target>*.*
+	python -m a2d.pipeline.plan fig3
+	dvc repro fig3
+
+fig4: restore  ## Figure 4 (time of the eight attacks_d, box plots) -> results/figures/fig4_<target>.*, results/tables/fig4_<target>.*
+	python -m a2d.pipeline.plan fig4
+	dvc repro fig4
+
 bench: setup  ## speed benchmarks -> results/bench/*.json (needs the trained models; run on an idle machine)
 	python -m benchmarks.costs
 	python -m benchmarks.clever
+	python -m benchmarks.shards
 
 deps: setup  ## check that every stage's dvc.yaml deps cover what it imports and reads (--fix: DEPS_ARGS=--fix)
 	python -m a2d.pipeline.deps $(DEPS_ARGS)
@@ -110,3 +120,7 @@ fig2: restore  ## Figure 2: CLEVER score vs JSMA_d attack time -> results/figure
 fig10: restore  ## Figure 10: JSMA_d attack time vs iterations -> results/figures/fig10.{png,pdf}
 	python -m a2d.pipeline.plan fig10
 	dvc repro fig10
+
+.PHONY: docs
+docs: setup  ## the documentation site (docs/ -> site/, mkdocs build --strict)
+	mkdocs build --strict

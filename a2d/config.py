@@ -30,7 +30,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from a2d.errors import ConfigError
-from a2d.training.config import OPTIMIZERS, TrainConfig
+from a2d.training.config import AUGMENTATIONS, OPTIMIZERS, TrainConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
@@ -78,6 +78,14 @@ class SetsConfig:
 
 
 @dataclass
+class CraftProtocolConfig:
+    """What happens to a target's adversarial sets after the attack (:class:`a2d.attacks.crafting.CraftProtocol`)."""
+
+    successful_only: bool = False  # flag: only successful adversarials count (BL3, Env2)
+    png_round_trip: bool = False  # BL3's 8-bit PNG save and reload, success re-checked
+
+
+@dataclass
 class CraftConfig:
     """Crafting (the adversarial inputs to detect): which targets, which attacks, batch size."""
 
@@ -89,6 +97,8 @@ class CraftConfig:
     # attack -> craft it on the first N images of the training pool only (a CPU substitute for
     # the slowest attack; absent = the whole pool, the paper)
     train_subset: dict[str, int] = field(default_factory=dict)
+    # target -> what happens to its sets after the attack (absent = nothing, Env1)
+    protocol: dict[str, CraftProtocolConfig] = field(default_factory=dict)
 
 
 @dataclass
@@ -187,14 +197,93 @@ class LIDConfig:
 
 
 @dataclass
+class SPRTConfig:
+    """BL3's sequential probability ratio test (:class:`a2d.baselines.mutation.SPRTDetector`)."""
+
+    confidence: float = 0.99  # of the normal-LCR threshold's half-width
+    extend_scale: float = 1.0
+    relax_scale: float = 0.1  # indifference half-width as a fraction of the threshold
+    alpha: float = 0.05
+    beta: float = 0.05
+    max_mutants: int = 500
+
+
+@dataclass
+class MutationConfig:
+    """BL3 (model mutation testing): operators, rate per dataset, mutants, accuracy filter, SPRT."""
+
+    operators: list[str] = field(default_factory=lambda: ["GF", "WS", "NS", "NAI"])
+    rate: dict[str, float] = field(default_factory=dict)  # dataset -> mutated fraction
+    n_mutants: int = 500  # accepted mutants per operator
+    tolerance: float = 0.9  # a mutant keeps >= round(tolerance * seed accuracy, 2)
+    max_candidates: int | None = None  # give up after this many candidates (None = 20 x n)
+    batch_size: int = 1000  # inputs per forward pass
+    sprt: SPRTConfig = field(default_factory=SPRTConfig)
+
+
+@dataclass
 class BaselinesConfig:
-    """Table 2's detection baselines on the crafted sets (BL1, BL2) and their noisy negatives."""
+    """Table 2's detection baselines on the crafted sets (BL1, BL2, BL3) and BL1/BL2's noisy negatives."""
 
     bl1: KDBUConfig = field(default_factory=KDBUConfig)
     bl2: LIDConfig = field(default_factory=LIDConfig)
+    bl3: MutationConfig = field(default_factory=MutationConfig)
     noise: dict[str, dict[str, Any]] = field(
         default_factory=dict
     )  # dataset -> crafting attack -> Gaussian std or "flip"
+
+
+@dataclass
+class Fig3Config:
+    """Figure 3: one attack_d's costs on several sets, random inputs split in two halves each."""
+
+    attack: str = "jsma"  # an attack of costs.attacks: its costs come from the costs stage
+    sets: list[str] = field(
+        default_factory=lambda: ["benign", "fgsm", "bim-a", "deepfool", "cw"]
+    )  # evaluation sets, from the craft stage or rq1.craft
+    n_examples: int = 1000  # random inputs drawn per set (seeded), then halved
+
+
+@dataclass
+class Fig4Config:
+    """Figure 4: every attack_d timed alone (batch of one) on the first inputs of each set."""
+
+    attacks: list[str] = field(
+        default_factory=lambda: ["fgsm", "bim", "bim2", "jsma", "cw", "lbfgs", "lsa", "dba"]
+    )
+    sets: list[str] = field(default_factory=lambda: ["benign", "fgsm", "bim-a", "jsma", "cw"])
+    n_examples: int = 1000  # the first n inputs of every evaluation set
+    # attack_d -> fewer inputs (a CPU substitute for the slow ones; absent = n_examples)
+    max_inputs: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RQ1Config:
+    """RQ1 (paper Section 5.1): which attacks to use as defence; Figures 3 and 4."""
+
+    targets: list[str] = field(default_factory=list)  # each must be in craft.targets
+    # target -> crafting attack -> kwargs: sets crafted for these figures only (Figure 3's
+    # DeepFool), from the target's benign evaluation set
+    craft: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    craft_inputs: int | None = None  # craft those on the first N benign inputs only (None = all)
+    fig3: Fig3Config = field(default_factory=Fig3Config)
+    fig4: Fig4Config = field(default_factory=Fig4Config)
+
+
+@dataclass
+class ShardsConfig:
+    """Where the per-input work of the costs and CLEVER stages runs (:mod:`a2d.pipeline.shards`).
+
+    Never changes a result (the shards' rows, in index order, are the single-process table),
+    so no stage lists it among its DVC params.
+    """
+
+    engine: str = "local"  # local (this process) | ray (Ray tasks: pip install 'a2d[ray]')
+    size: int | None = None  # inputs per shard; None = a whole set at once (local only)
+    address: str | None = None  # ray: None = a local cluster, auto, or ray://HOST:10001
+    num_cpus: int | None = None  # ray, local cluster: CPUs it gets (None = all)
+    cpus_per_task: float = 1.0  # ray: CPUs (and torch threads) per shard
+    gpus_per_task: float | None = None  # ray: None = 1 where the cluster has GPUs, else 0
 
 
 @dataclass
@@ -216,16 +305,25 @@ class Params:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     clever: CleverConfig = field(default_factory=CleverConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    rq1: RQ1Config = field(default_factory=RQ1Config)
+    shards: ShardsConfig = field(default_factory=ShardsConfig)
 
 
 # The names the schema accepts. Each registry owns the implementations behind them; these are
 # the names only, so that validation imports no attack, model or baseline. tests/test_config.py
 # holds each equal to its registry (in order), so a new attack needs its name added here too.
-CRAFT_ATTACK_NAMES = ("fgsm", "bim-a", "bim-b", "jsma", "cw")
-"""Keys of :data:`a2d.attacks.CRAFT_ATTACKS` (paper Table 5's crafting attacks)."""
-COST_ATTACK_NAMES = ("bim", "bim2", "jsma", "dba")
-"""Keys of :data:`a2d.costs.COST_ATTACKS` (the paper's four attacks_d)."""
-ARCHITECTURE_NAMES = ("env1_mnist_cnn", "env1_cifar10_convnet", "env2_mnist_lenet5")
+CRAFT_ATTACK_NAMES = ("fgsm", "bim-a", "bim-b", "jsma", "cw", "deepfool", "bb", "fgm")
+"""Keys of :data:`a2d.attacks.CRAFT_ATTACKS` (paper Tables 5 and 6's crafting attacks)."""
+COST_ATTACK_NAMES = ("bim", "bim2", "jsma", "dba", "fgsm", "cw", "lbfgs", "lsa")
+"""Keys of :data:`a2d.costs.COST_ATTACKS` (the paper's four attacks_d, then RQ1's other four)."""
+ARCHITECTURE_NAMES = (
+    "env1_mnist_cnn",
+    "env1_cifar10_convnet",
+    "env2_mnist_lenet5",
+    "env2_cifar10_googlenet",
+    "env2_cifar10_googlenet_quarter",
+    "imagenet_resnet101",
+)
 """Keys of :data:`a2d.models.ARCHITECTURES`."""
 CLEVER_TARGETS = ("untargeted", "target2", "target5", "llc")
 """:data:`a2d.robustness.TARGETS`: the CLEVER label types of Table 1."""
@@ -234,6 +332,10 @@ CLASSIFIERS = ("knn", "svm", "dtc", "rfc")
 scikit-learn's SVC, DecisionTree and RandomForest)."""
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 """:data:`a2d.utils.device.DEVICE_CHOICES`; ``cuda:N`` is accepted too."""
+SHARD_ENGINES = ("local", "ray")
+"""Where sharded work runs (:func:`a2d.pipeline.shards.open_runner`)."""
+MUTATION_OPERATORS = ("GF", "WS", "NS", "NAI")
+""":data:`a2d.baselines.mutation.OPERATORS`: BL3's model mutation operators."""
 NOISE_RULE_NAMES = ("flip", "l2")
 """The named noise rules of :func:`a2d.baselines.noise.check_noise_rule` (else a positive std)."""
 
@@ -335,11 +437,23 @@ def validate(params: Params) -> None:
             )
         if model.train is not None and model.train.optimizer not in OPTIMIZERS:
             raise ConfigError(
-                f"models.{name}.train.optimizer={model.train.optimizer!r}; expected 'adadelta' or 'sgd'"
+                f"models.{name}.train.optimizer={model.train.optimizer!r}; expected 'adadelta' or 'sgd' "
+                "(the environments' optimizers) or 'adam'"
+            )
+        if model.train is not None and model.train.augment not in AUGMENTATIONS:
+            raise ConfigError(
+                f"models.{name}.train.augment={model.train.augment!r}; expected one of "
+                f"{', '.join(AUGMENTATIONS)}"
+            )
+        if model.train is not None and not model.train.weight_decay >= 0:
+            raise ConfigError(
+                f"models.{name}.train.weight_decay={model.train.weight_decay}; expected >= 0"
             )
     _validate_attacks(params)
     _validate_detector(params)
     _validate_clever(params.clever)
+    _validate_rq1(params)
+    validate_shards(params.shards)
 
 
 def _validate_device(name: str) -> None:
@@ -383,6 +497,12 @@ def _validate_attacks(params: Params) -> None:
                     f"costs.params.{dataset}.{name} is not a cost attack{_suggest(name, list(COST_ATTACK_NAMES))}; "
                     f"valid: {', '.join(sorted(COST_ATTACK_NAMES))}"
                 )
+    for target in params.craft.protocol:
+        if target not in params.models:
+            raise ConfigError(
+                f"craft.protocol.{target} is not a model{_suggest(target, list(params.models))}; "
+                f"valid: {', '.join(sorted(params.models))}"
+            )
     for name, n in params.craft.train_subset.items():
         if name not in CRAFT_ATTACK_NAMES or n < 1:
             raise ConfigError(
@@ -477,6 +597,27 @@ def check_neighbours(params: Params) -> None:
             )
 
 
+def validate_shards(cfg: ShardsConfig) -> None:
+    """The ``shards`` config's values (also what the command line's ``--ray`` builds)."""
+    if cfg.engine not in SHARD_ENGINES:
+        raise ConfigError(
+            f"shards.engine={cfg.engine!r}{_suggest(cfg.engine, list(SHARD_ENGINES))}; "
+            f"expected one of {', '.join(SHARD_ENGINES)}"
+        )
+    if cfg.size is not None and cfg.size < 1:
+        raise ConfigError(f"shards.size={cfg.size}; expected inputs per shard >= 1, or null")
+    if cfg.engine == "ray" and cfg.size is None:
+        raise ConfigError(
+            "shards.engine=ray needs shards.size (inputs per task), e.g. shards.size=256"
+        )
+    if cfg.num_cpus is not None and cfg.num_cpus < 1:
+        raise ConfigError(f"shards.num_cpus={cfg.num_cpus}; expected >= 1, or null (all)")
+    if not cfg.cpus_per_task > 0:
+        raise ConfigError(f"shards.cpus_per_task={cfg.cpus_per_task}; expected > 0")
+    if cfg.gpus_per_task is not None and not cfg.gpus_per_task >= 0:
+        raise ConfigError(f"shards.gpus_per_task={cfg.gpus_per_task}; expected >= 0, or null")
+
+
 def _validate_clever(cfg: CleverConfig) -> None:
     kinds = ["benign", *CRAFT_ATTACK_NAMES]
     for kind in cfg.sets:
@@ -530,6 +671,75 @@ def _validate_clever(cfg: CleverConfig) -> None:
         )
 
 
+def _validate_rq1(params: Params) -> None:
+    """RQ1's targets must be crafted; its attacks and sets must be ones the pipeline makes."""
+    rq1 = params.rq1
+    for target in rq1.targets:
+        if target not in params.craft.targets:
+            raise ConfigError(
+                f"rq1.targets has {target!r}, which craft.targets does not craft"
+                f"{_suggest(target, params.craft.targets)}; add it there or drop it here"
+            )
+    for target, attacks in rq1.craft.items():
+        if target not in params.models:
+            raise ConfigError(
+                f"rq1.craft.{target} is not a model{_suggest(target, list(params.models))}"
+            )
+        for name in attacks:
+            if name not in CRAFT_ATTACK_NAMES:
+                raise ConfigError(
+                    f"rq1.craft.{target}.{name} is not a crafting attack"
+                    f"{_suggest(name, list(CRAFT_ATTACK_NAMES))}; valid: {', '.join(sorted(CRAFT_ATTACK_NAMES))}"
+                )
+    fig4, fig3 = rq1.fig4, rq1.fig3
+    for name in [*fig4.attacks, *fig4.max_inputs]:
+        if name not in COST_ATTACK_NAMES:
+            raise ConfigError(
+                f"rq1.fig4 names {name!r}, not a cost attack{_suggest(name, list(COST_ATTACK_NAMES))}; "
+                f"valid: {', '.join(COST_ATTACK_NAMES)}"
+            )
+    kinds = ["benign", *CRAFT_ATTACK_NAMES]
+    for key, sets in (("rq1.fig4.sets", fig4.sets), ("rq1.fig3.sets", fig3.sets)):
+        for kind in sets:
+            if kind not in kinds:
+                raise ConfigError(
+                    f"{key} has {kind!r}, not a set kind{_suggest(kind, kinds)}; valid: {', '.join(kinds)}"
+                )
+        if "benign" not in sets:
+            raise ConfigError(f"{key}={sets} has no 'benign'; the figure compares against it")
+    if not fig4.attacks or fig4.n_examples < 1 or any(n < 1 for n in fig4.max_inputs.values()):
+        raise ConfigError(
+            f"rq1.fig4 needs attacks and counts >= 1, got attacks={fig4.attacks}, "
+            f"n_examples={fig4.n_examples}, max_inputs={fig4.max_inputs}"
+        )
+    if fig3.attack not in params.costs.attacks:
+        raise ConfigError(
+            f"rq1.fig3.attack={fig3.attack!r} is not in costs.attacks {params.costs.attacks} "
+            "(Figure 3 reads its costs from the costs stage)"
+        )
+    if rq1.craft_inputs is not None and rq1.craft_inputs < 1:
+        raise ConfigError(
+            f"rq1.craft_inputs={rq1.craft_inputs}; expected a count >= 1 or null (all)"
+        )
+    if fig3.n_examples < 2:
+        raise ConfigError(f"rq1.fig3.n_examples={fig3.n_examples}; two halves need at least 2")
+    for target in rq1.targets:
+        crafted = {"benign", *params.craft.attacks.get(target, {})}
+        absent = [kind for kind in fig4.sets if kind not in crafted]
+        if absent:
+            raise ConfigError(
+                f"rq1.fig4.sets has {absent} but craft.attacks.{target} does not craft it; "
+                "Figure 4 times the craft stage's sets"
+            )
+        made = crafted | set(rq1.craft.get(target, {}))
+        missing = [kind for kind in fig3.sets if kind not in made]
+        if missing:
+            raise ConfigError(
+                f"rq1.fig3.sets has {missing} but neither craft.attacks.{target} nor "
+                f"rq1.craft.{target} crafts it; add it to rq1.craft.{target}"
+            )
+
+
 def _check_noise_rule(rule: object, *, what: str) -> None:
     """:func:`a2d.baselines.noise.check_noise_rule` without its torch import (a test keeps them equal)."""
     if rule in NOISE_RULE_NAMES:
@@ -557,6 +767,7 @@ def _validate_baselines(params: Params) -> None:
     for dataset, width in bl1.bandwidth.items():
         if not width > 0:
             raise ConfigError(f"baselines.bl1.bandwidth.{dataset} must be > 0, got {width}")
+    _validate_bl3(params)
     for dataset, rules in params.baselines.noise.items():
         if dataset not in params.datasets:
             raise ConfigError(
@@ -569,6 +780,39 @@ def _validate_baselines(params: Params) -> None:
                     f"{_suggest(name, list(CRAFT_ATTACK_NAMES))}; valid: {', '.join(sorted(CRAFT_ATTACK_NAMES))}"
                 )
             _check_noise_rule(rule, what=f"baselines.noise.{dataset}.{name}")
+
+
+def _validate_bl3(params: Params) -> None:
+    bl3 = params.baselines.bl3
+    for name in bl3.operators:
+        if name not in MUTATION_OPERATORS:
+            raise ConfigError(
+                f"baselines.bl3.operators has {name!r}{_suggest(name, list(MUTATION_OPERATORS))}; "
+                f"valid: {', '.join(MUTATION_OPERATORS)}"
+            )
+    for dataset, rate in bl3.rate.items():
+        if dataset not in params.datasets:
+            raise ConfigError(
+                f"baselines.bl3.rate.{dataset} is not a dataset{_suggest(dataset, list(params.datasets))}"
+            )
+        if not 0 < rate <= 1:
+            raise ConfigError(f"baselines.bl3.rate.{dataset} must be in (0, 1], got {rate}")
+    sprt = bl3.sprt
+    if bl3.n_mutants < 1 or sprt.max_mutants < 1 or bl3.batch_size < 1:
+        raise ConfigError(
+            f"baselines.bl3 n_mutants={bl3.n_mutants}, sprt.max_mutants={sprt.max_mutants}, "
+            f"batch_size={bl3.batch_size}: each must be >= 1"
+        )
+    if not 0 < bl3.tolerance <= 1 or not 0 < sprt.confidence < 1:
+        raise ConfigError(
+            f"baselines.bl3.tolerance={bl3.tolerance} must be in (0, 1] and "
+            f"sprt.confidence={sprt.confidence} in (0, 1)"
+        )
+    if not (0 < sprt.alpha < 0.5 and 0 < sprt.beta < 0.5 and 0 < sprt.relax_scale < 1):
+        raise ConfigError(
+            f"baselines.bl3.sprt alpha={sprt.alpha}, beta={sprt.beta} must be in (0, 0.5) and "
+            f"relax_scale={sprt.relax_scale} in (0, 1)"
+        )
 
 
 # --- accessors: a stage's slice of the config, or one ConfigError that says what to set where ---
@@ -608,6 +852,12 @@ def dataset_config(params: Params, target: str) -> DatasetConfig:
     return params.datasets[dataset_of(params, target)]
 
 
+def rq1_craft_attacks(params: Params, target: str) -> dict[str, dict[str, Any]]:
+    """Figure 3's extra crafting attacks for ``target`` (``rq1.craft.<target>``; copies, may be empty)."""
+    target_config(params, target)
+    return {name: dict(hp) for name, hp in params.rq1.craft.get(target, {}).items()}
+
+
 def craft_attacks(params: Params, target: str) -> dict[str, dict[str, Any]]:
     """Crafting attack name -> keyword hyperparameters for ``target`` (copies: safe to extend).
 
@@ -623,6 +873,30 @@ def craft_attacks(params: Params, target: str) -> dict[str, dict[str, Any]]:
             f"crafting attacks are set for {have}"
         )
     return {name: dict(hp) for name, hp in params.craft.attacks[target].items()}
+
+
+def craft_protocol(params: Params, target: str) -> CraftProtocolConfig:
+    """What happens to ``target``'s adversarial sets after the attack (``craft.protocol.<target>``).
+
+    A target without an entry gets the default: nothing (Env1 keeps every set as crafted).
+    """
+    target_config(params, target)
+    return params.craft.protocol.get(target, CraftProtocolConfig())
+
+
+def bl3_settings(params: Params, target: str) -> MutationConfig:
+    """``baselines.bl3``, checked to hold a mutation rate for ``target``'s dataset.
+
+    Raises:
+        ConfigError: no ``baselines.bl3.rate.<dataset>`` (conf/baselines/env2.yaml).
+    """
+    dataset = dataset_of(params, target)
+    if dataset not in params.baselines.bl3.rate:
+        raise ConfigError(
+            f"baselines.bl3.rate.{dataset} is not set (conf/baselines/env2.yaml); BL3 used "
+            "0.05 for MNIST and 0.005 for CIFAR-10"
+        )
+    return params.baselines.bl3
 
 
 def cost_hyperparameters(params: Params, target: str, attack: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ scored images whose score lies in ``clever.timing.score_range`` and attacks each
 JSMA_d, timed, into ``<out>/attack_time.csv`` (Figures 2 and 10). A metrics JSON holds the
 means, 90% intervals and benign/adversarial ratios beside the paper's. Finished files whose
 fingerprint matches are kept, so a killed run resumes (:func:`a2d.robustness.run.run_clever`).
+``shards`` in params scores the images in shards, in this process or on a Ray cluster.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 
 from a2d.config import Params, dataset_of
 from a2d.costs.settings import target_cost_attack_specs
+from a2d.pipeline.shards import open_runner
 from a2d.reporting.table1 import table1_cells
 from a2d.robustness.run import run_clever
 from a2d.robustness.statistics import table1_statistics
@@ -29,22 +31,22 @@ log = logging.getLogger("a2d.stages.clever")
 
 def main(args: argparse.Namespace, params: Params) -> None:
     cfg, device = params.clever, resolve_device(params.device)
-    dataset = dataset_of(params, args.target)
-    measured = run_clever(
-        load_target_model(params, args.target, args.weights, device),
-        cfg,
-        hyperparameters=target_cost_attack_specs(params, args.target, [cfg.timing.attack])[
-            cfg.timing.attack
-        ],
-        sets=args.sets,
-        out=args.out,
-        seed=params.seed,
-        model_hash=sha256_file(args.weights),
-        device=device,
-        target=args.target,
-    )
+    (timed,) = target_cost_attack_specs(params, args.target, [cfg.timing.attack]).values()
+    with open_runner(params.shards, device=params.device) as runner:  # in-process by default
+        measured = run_clever(
+            load_target_model(params, args.target, args.weights, device),
+            cfg,
+            hyperparameters=timed,
+            sets=args.sets,
+            out=args.out,
+            seed=params.seed,
+            model_hash=sha256_file(args.weights),
+            device=device,
+            target=args.target,
+            runner=runner,
+        )
     statistics = table1_statistics(measured.scores, targets=cfg.targets, confidence=cfg.confidence)
-    cells = table1_cells(statistics, dataset=dataset)
+    cells = table1_cells(statistics, dataset=dataset_of(params, args.target))
     write_json_atomic(
         args.metrics,
         {

@@ -3,7 +3,8 @@
 Writes ``<out>/<set>.csv`` (index, cost, queries, success, label, crafted_success) per set and
 a metrics JSON (mean cost and queries per set, time, and the benign-vs-adversarial AUROC with
 score = -cost). Finished sets whose fingerprint matches are kept, so a killed run resumes. The
-costs go through :class:`a2d.costs.suite.CostSuite`, the path :class:`a2d.AttackAsDefense` takes.
+costs go through :class:`a2d.costs.suite.CostSuite`, the path :class:`a2d.AttackAsDefense` takes;
+``shards`` in params runs them in shards, in this process or on a Ray cluster (same tables).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from a2d.costs.suite import CostSuite
 from a2d.costs.tables import measure_sets
 from a2d.data.sets import list_sets
 from a2d.detectors.roc import aurocs_against_benign
+from a2d.pipeline.shards import open_runner
 from a2d.utils.batching import best_batch_size
 from a2d.utils.device import resolve_device
 from a2d.utils.io import sha256_file, write_json_atomic
@@ -35,22 +37,22 @@ def main(args: argparse.Namespace, params: Params) -> None:
         for path in list_sets(args.sets)
         if args.attack not in params.costs.eval_only or path.stem.endswith("_eval")
     ]
-    measured = measure_sets(
-        CostSuite(model, specs, batch_size=batch_size),
-        paths,
-        Path(args.out),
-        model_hash=sha256_file(args.weights),
-        head=params.costs.max_inputs.get(args.attack),
-    )
-    costs = {name: frame["cost"] for name, (frame, _) in measured.items()}
-    summaries = {name: summary for name, (_, summary) in measured.items()}
+    with open_runner(params.shards, device=params.device) as runner:  # in-process by default
+        measured = measure_sets(
+            CostSuite(model, specs, batch_size=batch_size),
+            paths,
+            Path(args.out),
+            model_hash=sha256_file(args.weights),
+            head=params.costs.max_inputs.get(args.attack),
+            runner=runner,
+        )
     write_json_atomic(
         args.metrics,
         {
             "target": args.target,
             "attack": args.attack,
-            "sets": summaries,
-            "auroc": aurocs_against_benign(costs),
+            "sets": {name: summary for name, (_, summary) in measured.items()},
+            "auroc": aurocs_against_benign({n: f["cost"] for n, (f, _) in measured.items()}),
         },
     )
 

@@ -4,16 +4,18 @@ Selects the first ``sets.n_eval`` test images the model classifies correctly (ev
 the next ``sets.n_train`` (the detectors' disjoint training pool), then crafts every attack in
 ``craft.attacks.<target>`` on both (:func:`a2d.attacks.crafting.craft_sets`). Each set is one
 file; a finished file whose fingerprint matches the config is kept, and so is every finished
-batch of an unfinished set, so a killed run resumes where it stopped.
+batch of an unfinished set, so a killed run resumes where it stopped. ``craft.protocol.<target>``
+(Env2: BL3's successful-only flag and PNG round trip) is applied to every adversarial set.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
-from a2d.attacks.crafting import CraftPlan, craft_sets
-from a2d.config import Params, craft_attacks, dataset_config
+from a2d.attacks.crafting import CraftPlan, CraftProtocol, craft_sets
+from a2d.config import Params, craft_attacks, craft_protocol, dataset_config
 from a2d.data import load_split
 from a2d.utils.device import resolve_device
 from a2d.utils.io import sha256_file, write_json_atomic
@@ -32,6 +34,7 @@ def main(args: argparse.Namespace, params: Params) -> None:
         seed=params.seed,
         batch_size=params.craft.batch_size,
         train_subset=params.craft.train_subset,
+        protocol=CraftProtocol(**asdict(craft_protocol(params, args.target))),
     )
     sets = craft_sets(
         model,

@@ -318,7 +318,7 @@ def test_cw_presets() -> None:
     assert (authors.initial_const, authors.binary_search_steps, authors.steps) == (0.01, 5, 1000)
     foolbox3 = CarliniWagnerL2.from_preset("foolbox3", steps=7)
     assert (foolbox3.initial_const, foolbox3.binary_search_steps, foolbox3.steps) == (1e-3, 9, 7)
-    assert set(CW_PRESETS) == {"paper", "authors", "foolbox3"}
+    assert set(CW_PRESETS) == {"paper", "authors", "foolbox3", "magnet"}
     built = make_craft_attack("cw", preset="authors", confidence=2.0)
     assert isinstance(built, CarliniWagnerL2)
     assert (built.initial_const, built.confidence) == (0.01, 2.0)
@@ -361,7 +361,7 @@ class _Halve(nn.Module):
 
 
 def test_registry_builds_every_attack_with_overrides() -> None:
-    assert set(CRAFT_ATTACKS) == {"fgsm", "bim-a", "bim-b", "jsma", "cw"}
+    assert set(CRAFT_ATTACKS) == {"fgsm", "bim-a", "bim-b", "jsma", "cw", "deepfool", "bb", "fgm"}
     for name in CRAFT_ATTACKS:
         assert isinstance(make_craft_attack(name), CraftAttack)
     bim = make_craft_attack("bim-a", epsilon=0.05, step_size=0.005)
@@ -374,7 +374,7 @@ def test_registry_builds_every_attack_with_overrides() -> None:
 @pytest.mark.parametrize(
     ("build", "match"),
     [
-        (lambda: make_craft_attack("deepfool"), "unknown crafting attack 'deepfool'"),
+        (lambda: make_craft_attack("pgd"), "unknown crafting attack 'pgd'"),
         (lambda: make_craft_attack("fgsm", eps=0.3), "unknown hyperparameter.*eps"),
         (lambda: FGSM(epsilon=-0.1), "epsilon must be >= 0"),
         (lambda: BIMA(steps=0), "steps must be an integer >= 1"),

@@ -102,7 +102,7 @@ BAD_PARAMS = [
     ("unknown device", lambda d: d.update(device="tpu"), r"device='tpu'"),
     (
         "unknown optimizer",
-        lambda d: d["models"]["env1_mnist"]["train"].update(optimizer="adam"),
+        lambda d: d["models"]["env1_mnist"]["train"].update(optimizer="rmsprop"),
         r"'adadelta' or 'sgd'",
     ),
 ]
@@ -173,6 +173,7 @@ NAME_LISTS = [
     ("CLEVER_TARGETS", "a2d.robustness", "TARGETS"),
     ("CLASSIFIERS", "a2d.detectors.experiments", "CLASSIFIERS"),
     ("DEVICE_CHOICES", "a2d.utils.device", "DEVICE_CHOICES"),
+    ("MUTATION_OPERATORS", "a2d.baselines.mutation", "OPERATORS"),
 ]
 
 
@@ -272,19 +273,20 @@ ACCESSOR_ERRORS: list[tuple[str, Callable[[Params], object], str]] = [
     ),
     (
         "target without crafting attacks",
-        lambda p: craft_attacks(p, "env2_mnist"),
+        lambda p: (p.craft.attacks.pop("env2_mnist"), craft_attacks(p, "env2_mnist")),
         r"^craft.attacks.env2_mnist is not set \(conf/attack/craft_env2.yaml\)",
     ),
     (
         "unknown cost attack",
         lambda p: cost_hyperparameters(p, "env1_mnist", "bmi"),
-        r"^'bmi' is not a cost attack \(did you mean 'bim'\?\); valid: bim, bim2, dba, jsma$",
+        r"^'bmi' is not a cost attack \(did you mean 'bim'\?\); valid: bim, bim2, cw, dba, fgsm, "
+        r"jsma, lbfgs, lsa$",
     ),
     (
         "dataset without cost parameters: an error, no MNIST fallback",
         _cifar10_costs_unset,
         r"^costs.params.cifar10.bim is not set \(conf/attack/cost.yaml; datasets with "
-        r"settings: mnist\)$",
+        r"settings: imagenet, mnist\)$",
     ),
     (
         "unknown dataset",

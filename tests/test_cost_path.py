@@ -106,7 +106,7 @@ def test_settings_follow_the_dataset_and_seed_only_random_attacks() -> None:
         (
             lambda: cost_attack_specs(load_params(), "mnist", ["pgd"]),
             ConfigError,
-            r"unknown attack_d 'pgd'; choose from bim, bim2, dba, jsma",
+            r"unknown attack_d 'pgd'; choose from bim, bim2, cw, dba, fgsm, jsma, lbfgs, lsa",
         ),
         (
             lambda: AttackAsDefense(

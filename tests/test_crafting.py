@@ -83,8 +83,8 @@ def test_craft_hyperparameters_add_the_seed_only_for_random_attacks(
 
 
 def test_craft_hyperparameters_unknown_attack_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"unknown crafting attack 'deepfool'; choose one of"):
-        craft_hyperparameters("deepfool", {}, seed=0)
+    with pytest.raises(ConfigError, match=r"unknown crafting attack 'pgd'; choose one of"):
+        craft_hyperparameters("pgd", {}, seed=0)
 
 
 def _test_split() -> DatasetSplit:

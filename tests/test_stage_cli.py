@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from a2d.config import PROJECT_ROOT
+from a2d.config import PROJECT_ROOT, load_params
 
 
 def _model_stage_from_dvc_yaml() -> list[str]:
@@ -96,7 +96,8 @@ def test_unknown_target_is_one_line(tmp_path: Path) -> None:
     result = _run(args, tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "a2d model: error: unknown target 'env1_mnst' (did you mean 'env1_mnist'?); valid: env1_cifar10, env1_mnist, env2_mnist"
+        "a2d model: error: unknown target 'env1_mnst' (did you mean 'env1_mnist'?); valid: "
+        + ", ".join(sorted(load_params().models))
     )
 
 

@@ -1,10 +1,14 @@
-"""Crafting attacks: the Env1 adversarial inputs that A2D must detect (paper Table 5).
+"""Crafting attacks: the adversarial inputs that A2D must detect (paper Tables 5 and 6).
 
-FGSM and C&W-L2 run through foolbox 3; BIM-A/BIM-B and JSMA (cleverhans' pixel-pair variant,
-which foolbox 3 lacks) are written here, batched. Every attack is a :class:`CraftAttack`
-called as ``attack(model, x, labels, target=None, batch_size=None)`` and returns one
+Env1 (Table 5): FGSM and C&W-L2 run through foolbox 3; BIM-A/BIM-B and JSMA (cleverhans'
+pixel-pair variant, which foolbox 3 lacks) are written here, batched. Env2 (Table 6, BL3's
+attacks): the same FGSM, JSMA (single-feature variant) and C&W classes with BL3's settings
+(steps in normalised units where BL3 gave them so), DeepFool through foolbox 3, and BB
+(Papernot's substitute + FGSM, transferred). Every attack is a :class:`CraftAttack` called as
+``attack(model, x, labels, target=None, batch_size=None)`` and returns one
 :class:`CraftResult` (adversarial, success, label, prediction, target, steps). Failed
-adversarials are kept, with ``success`` False (Env1 does not filter them).
+adversarials are kept, with ``success`` False (Env1 does not filter them; Env2's sets carry a
+successful-only flag, :class:`a2d.attacks.crafting.CraftProtocol`).
 :mod:`a2d.attacks.reference` holds plain per-example loops for tests.
 """
 
@@ -24,9 +28,13 @@ from a2d.attacks.base import (
     random_targets,
 )
 from a2d.attacks.bim import BIMA, BIMB, BasicIterativeMethod
+from a2d.attacks.blackbox import BlackBox, SubstituteA
 from a2d.attacks.cw import CW_PRESETS, CarliniWagnerL2
+from a2d.attacks.deepfool import DeepFool
+from a2d.attacks.fgm import FGM
 from a2d.attacks.fgsm import FGSM
 from a2d.attacks.jsma import JSMA
+from a2d.attacks.png import png_round_trip
 from a2d.errors import ConfigError
 
 CRAFT_ATTACKS: dict[str, type[CraftAttack]] = {
@@ -35,8 +43,13 @@ CRAFT_ATTACKS: dict[str, type[CraftAttack]] = {
     "bim-b": BIMB,
     "jsma": JSMA,
     "cw": CarliniWagnerL2,
+    "deepfool": DeepFool,
+    "bb": BlackBox,
+    "fgm": FGM,
 }
-"""The Env1 crafting attacks by config name (the paper's "BIM" is ``bim-a``)."""
+"""The crafting attacks by config name (the paper's "BIM" is ``bim-a``; ``deepfool`` and ``bb``
+are Env2's, ``fgsm``, ``jsma`` and ``cw`` serve both environments; ``fgm``, the L2 FGSM, is
+Env2 ImageNet's "FGSM")."""
 
 
 def _craft_class(name: str) -> type[CraftAttack]:
@@ -91,14 +104,19 @@ __all__ = [
     "FGSM",
     "JSMA",
     "BasicIterativeMethod",
+    "BlackBox",
     "Bounds",
     "CarliniWagnerL2",
     "CraftAttack",
     "CraftResult",
+    "DeepFool",
+    "FGM",
+    "SubstituteA",
     "craft_hyperparameters",
     "l0_distortion",
     "l2_distortion",
     "linf_distortion",
     "make_craft_attack",
+    "png_round_trip",
     "random_targets",
 ]

@@ -32,6 +32,10 @@ Bounds = tuple[float, float]
 TargetPolicy = Literal["none", "optional", "random"]
 """How an attack uses target classes: never (untargeted), only when given, or drawn at random."""
 
+Units = Literal["input", "normalized"]
+"""What a step size is measured in: input units (pixels in [0, 1]) or the model's normalised
+space (Env2: BL3 attacks normalised tensors, so its eps = 0.35 is 0.35 * std in pixels)."""
+
 
 @dataclass(frozen=True)
 class CraftResult:
@@ -156,12 +160,14 @@ class CraftAttack(ABC):
     Subclasses set :attr:`name` and :attr:`target_policy` and implement :meth:`_run`. A random
     attack sets :attr:`seeded` and takes a ``seed`` keyword: the config resolver
     (:func:`a2d.attacks.craft_hyperparameters`) then gives it the run's seed, so no stage has to
-    know which attacks are random.
+    know which attacks are random. An attack that learns something first from images it does
+    not attack (BB's substitute) sets :attr:`needs_pool` and implements :meth:`prepare`.
     """
 
     name: ClassVar[str] = "craft"
     target_policy: ClassVar[TargetPolicy] = "none"
     seeded: ClassVar[bool] = False
+    needs_pool: ClassVar[bool] = False
 
     def __init__(self, *, bounds: Bounds | None = None) -> None:
         if bounds is not None:
@@ -179,6 +185,14 @@ class CraftAttack(ABC):
         """Attack one batch; return the adversarial inputs and the per-example steps (or None).
 
         ``model`` is already in eval mode with frozen parameters; ``x`` is within ``bounds``.
+        """
+
+    def prepare(self, model: nn.Module, pool: Tensor) -> None:  # noqa: B027 - optional hook
+        """Set the attack up on ``pool``, (P, C, H, W) images in the bounds it will not attack.
+
+        Only attacks with :attr:`needs_pool` use it (BB trains its substitute model here);
+        :func:`a2d.attacks.crafting.craft_set` calls it once per set, before the first batch, so
+        that batching cannot change what it learns. The default does nothing.
         """
 
     def _draw_targets(self, labels: Tensor, num_classes: int) -> Tensor:
@@ -363,6 +377,41 @@ def foolbox_model(model: nn.Module, bounds: Bounds, device: torch.device) -> foo
     import foolbox as fb
 
     return fb.PyTorchModel(model, bounds=bounds, device=device)
+
+
+def unit_scale(model: nn.Module, units: Units, like: Tensor) -> Tensor:
+    """(1, C, 1, 1) size in input units of one unit of ``units``, as ``like``'s dtype and device.
+
+    ``"input"`` is 1. ``"normalized"`` is the per-channel ``std`` of the model's inside
+    normalisation (:class:`a2d.models.wrapper.ClassifierWrapper` with ``mean``/``std``): a step
+    ``s`` in the normalised tensor the network sees is ``s * std`` in pixels.
+
+    Raises:
+        ConfigError: ``"normalized"`` units on a model without normalisation inside.
+    """
+    if units not in ("input", "normalized"):
+        raise ConfigError(f"units must be 'input' or 'normalized', got {units!r}")
+    one = torch.ones((1, 1, 1, 1), dtype=like.dtype, device=like.device)
+    if units == "input":
+        return one
+    inner = model.model if isinstance(model, _FrozenParameters) else model
+    std = getattr(inner, "std", None)
+    if not getattr(inner, "normalized", False) or not isinstance(std, Tensor):
+        raise ConfigError(
+            f"units='normalized' needs a model that normalises its inputs inside "
+            f"(ClassifierWrapper with mean and std), got {type(inner).__name__}; "
+            "give the step in input units (units: input) or wrap the model with its std"
+        )
+    return std.detach().to(dtype=like.dtype, device=like.device).reshape(1, -1, 1, 1) * one
+
+
+def check_units(units: object) -> Units:
+    """``units`` if it is ``"input"`` or ``"normalized"``, else a :class:`ConfigError`."""
+    if units == "input":
+        return "input"
+    if units == "normalized":
+        return "normalized"
+    raise ConfigError(f"units must be 'input' or 'normalized', got {units!r}")
 
 
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:

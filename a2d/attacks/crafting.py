@@ -17,11 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from a2d.attacks import craft_hyperparameters, make_craft_attack
+from a2d.attacks import CRAFT_ATTACKS, craft_hyperparameters, make_craft_attack
 from a2d.attacks.base import CraftResult, l0_distortion, l2_distortion, linf_distortion
+from a2d.attacks.png import png_round_trip
 from a2d.data.datasets import DatasetSplit
 from a2d.data.selection import benign_sets
-from a2d.data.sets import SPLITS, ExampleSet, load_set, save_set, set_name
+from a2d.data.sets import SPLITS, SUCCESSFUL_ONLY, ExampleSet, load_set, save_set, set_name
+from a2d.errors import ConfigError
 from a2d.pipeline.resume import FINGERPRINT, fingerprint, reuse, reuse_torch, write_torch
 from a2d.utils.progress import progress
 
@@ -31,6 +33,31 @@ PARTIAL = ".partial"
 """Sub-folder of the output folder holding the finished batches of a set still being crafted."""
 CHUNK_TAG = "key"
 """The field of a finished batch's file that holds its fingerprint."""
+
+
+@dataclass(frozen=True)
+class CraftProtocol:
+    """What happens to a target's adversarial sets after the attack (Env1: nothing).
+
+    Args:
+        successful_only: flag the sets so that only successful adversarials count
+            (:attr:`a2d.data.sets.ExampleSet.successful_only`; BL3, Env2). The benign sets are
+            correctly classified already, so this keeps BL3's "successful adversarials of
+            correctly classified images". The failed rows stay in the file.
+        png_round_trip: pass every adversarial through BL3's 8-bit PNG save and reload
+            (:func:`a2d.attacks.png.png_round_trip`: per-image min-max rescale into [0, 1],
+            8-bit rounding) and re-check it: an example stays successful while the reloaded
+            image is misclassified. With it an attack may run with wider ``bounds`` than the
+            model's (BL3 never clipped): the rescale brings every image back into [0, 1].
+    """
+
+    successful_only: bool = False
+    png_round_trip: bool = False
+
+    @property
+    def is_default(self) -> bool:
+        """True for Env1's protocol (nothing after the attack): it leaves no trace in keys."""
+        return self == CraftProtocol()
 
 
 @dataclass(frozen=True)
@@ -44,6 +71,7 @@ class CraftPlan:
         seed: the run's seed, given to random attacks whose config has none.
         batch_size: inputs crafted (and checkpointed) at a time; default 250.
         train_subset: attack -> craft it on the first N images of the training pool only.
+        protocol: what happens to the adversarial sets after the attack (default: nothing).
     """
 
     n_eval: int
@@ -52,6 +80,7 @@ class CraftPlan:
     seed: int
     batch_size: int = 250
     train_subset: Mapping[str, int] = field(default_factory=dict)
+    protocol: CraftProtocol = field(default_factory=CraftProtocol)
 
     def hyperparameters(self, name: str) -> dict[str, Any]:
         """The keywords attack ``name`` runs with: its config, plus the seed if it is random."""
@@ -68,7 +97,9 @@ class CraftPlan:
     def set_key(self, model_hash: str, name: str, split: str) -> str:
         """The fingerprint of the ``name`` set of ``split``; also tags its finished batches."""
         subset = self.subset(name, split)
-        optional = [subset] if subset else []
+        optional: list[Any] = [subset] if subset else []
+        if not self.protocol.is_default:  # Env1's keys stay those of the sets already made
+            optional.append(asdict(self.protocol))
         return fingerprint(
             model_hash, self._sizes, split, name, self.hyperparameters(name), *optional
         )
@@ -108,11 +139,18 @@ def craft_sets(
     early. A set file whose fingerprint (model hash, set sizes, split, attack, resolved
     hyperparameters, training subset) matches is kept, and so is every finished batch of an
     unfinished set (``out/.partial/<set>/``), so a killed run resumes where it stopped.
+
+    An attack that needs a pool (BB's substitute, :attr:`CraftAttack.needs_pool`) gets the
+    test images outside both benign sets, in test order.
     """
     benign = benign_sets(model, test, n_eval=plan.n_eval, n_train=plan.n_train)
     for split, example_set in benign.items():
         example_set.meta[FINGERPRINT] = plan.benign_key(model_hash, split)
         save_set(example_set, out)
+    pool = None
+    if any(CRAFT_ATTACKS[name].needs_pool for name in plan.attacks if name in CRAFT_ATTACKS):
+        used = torch.cat([s.indices for s in benign.values()])
+        pool = test.x[~torch.isin(test.indices, used)]
     summaries: dict[str, dict[str, Any]] = {}
     for split in SPLITS:
         for name in plan.attacks:
@@ -136,6 +174,8 @@ def craft_sets(
                     device=device,
                     checkpoint_dir=out / PARTIAL / stem,
                     checkpoint_key=key,
+                    pool=pool,
+                    protocol=plan.protocol,
                 )
                 crafted.meta[FINGERPRINT] = key
                 save_set(crafted, out)
@@ -168,6 +208,8 @@ def craft_set(
     device: torch.device,
     checkpoint_dir: Path | None = None,
     checkpoint_key: str = "",
+    pool: torch.Tensor | None = None,
+    protocol: CraftProtocol | None = None,
 ) -> ExampleSet:
     """Attack every input of ``benign`` with its true label; keep failures (flagged), keep indices.
 
@@ -177,13 +219,26 @@ def craft_set(
     Random targets are drawn once for the whole set, so the batching cannot change them.
     The folder is removed once the whole set is done.
 
+    An attack with :attr:`~a2d.attacks.base.CraftAttack.needs_pool` is set up on ``pool``
+    (images it does not attack) before its first unfinished batch. ``protocol`` (default:
+    nothing) may pass the crafted set through BL3's PNG round trip, re-checking success, and
+    flag it as successful-only (:class:`CraftProtocol`).
+
     Returns a set whose ``meta`` holds the hyperparameters, the time taken (summed over the
     batches, also those of earlier runs) and the distortion summary (success rate, mean
-    L0 / L2 / L-inf over all inputs and over the successful ones).
+    L0 / L2 / L-inf over all inputs and over the successful ones); under a protocol also its
+    flags and the success rate before the round trip.
     """
     attack = make_craft_attack(attack_name, **hyperparameters)
+    protocol = protocol or CraftProtocol()
+    if attack.needs_pool and pool is None:
+        raise ValueError(
+            f"{attack_name} needs a pool of images it will not attack (pool=...); "
+            "craft_sets passes the test images outside the benign sets"
+        )
     x, labels = benign.x.to(device), benign.labels.to(device)
     target = attack.draw_targets(model, x, labels)
+    prepared = not attack.needs_pool
     starts = range(0, len(x), batch_size)
     parts: list[CraftResult] = []
     seconds = 0.0
@@ -193,6 +248,9 @@ def craft_set(
         part, took = _load_chunk(path, checkpoint_key)
         if part is None:
             began = time.perf_counter()
+            if not prepared and pool is not None:
+                attack.prepare(model, pool.to(device))
+                prepared = True
             chunk_target = None if target is None else target[start:stop]
             part = attack(model, x[start:stop], labels[start:stop], target=chunk_target)
             part = part.to("cpu")
@@ -203,6 +261,23 @@ def craft_set(
     result = _concatenate(parts, benign)
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    extra: dict[str, Any] = {}
+    if protocol.png_round_trip:
+        extra["success_rate_before_round_trip"] = (
+            float(result.success.double().mean()) if len(result) else 0.0
+        )
+        result = _round_trip(model, result, batch_size=batch_size, device=device)
+    if len(result):
+        lo, hi = getattr(model, "bounds", (0.0, 1.0))
+        if float(result.adversarial.min()) < lo or float(result.adversarial.max()) > hi:
+            raise ConfigError(
+                f"{attack_name} returned inputs outside the model's bounds ({lo}, {hi}); give "
+                "the attack the model's bounds or set craft.protocol.<target>.png_round_trip"
+            )
+    if protocol.successful_only:
+        extra[SUCCESSFUL_ONLY] = True
+    if not protocol.is_default:
+        extra["protocol"] = asdict(protocol)
     summary = distortion_summary(benign.x, result.adversarial, result.success)
     return ExampleSet(
         x=result.adversarial,
@@ -213,7 +288,50 @@ def craft_set(
         success=result.success,
         prediction=result.prediction,
         target=result.target,
-        meta={"hyperparameters": dict(hyperparameters), "seconds": round(seconds, 2), **summary},
+        meta={
+            "hyperparameters": dict(hyperparameters),
+            "seconds": round(seconds, 2),
+            **summary,
+            **extra,
+        },
+    )
+
+
+@torch.no_grad()
+def _round_trip(
+    model: nn.Module, result: CraftResult, *, batch_size: int, device: torch.device
+) -> CraftResult:
+    """BL3's PNG save and reload, re-checked: an example stays successful while misclassified.
+
+    BL3 reloaded its PNGs and deleted those the model classified correctly again; those whose
+    label moved to another wrong class were kept, relabelled. So the new prediction is stored
+    and an example stays successful if it was and the reloaded image is still misclassified
+    (for a targeted attack it may then no longer hit its target).
+    """
+    adversarial = png_round_trip(result.adversarial)
+    was_training = model.training
+    model.eval()
+    try:
+        prediction = (
+            torch.cat(
+                [
+                    model(adversarial[i : i + batch_size].to(device)).argmax(1).cpu()
+                    for i in range(0, len(adversarial), batch_size)
+                ]
+            )
+            if len(adversarial)
+            else result.prediction.clone()
+        )
+    finally:
+        model.train(was_training)
+    success = result.success & (prediction != result.label)
+    return CraftResult(
+        adversarial=adversarial,
+        success=success,
+        label=result.label,
+        prediction=prediction,
+        target=result.target,
+        steps=result.steps,
     )
 
 

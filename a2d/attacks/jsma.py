@@ -1,4 +1,4 @@
-"""JSMA: Papernot's pixel-pair saliency-map attack with a random target (Env1 crafting)."""
+"""JSMA: Papernot's saliency-map attack with a random target, pixel pairs (Env1) or single features (Env2)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,31 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from a2d.attacks.base import Bounds, CraftAttack, check_count, random_targets
+from a2d.attacks.base import (
+    Bounds,
+    CraftAttack,
+    Units,
+    check_count,
+    check_units,
+    random_targets,
+    unit_scale,
+)
 from a2d.errors import ConfigError
 from a2d.utils.progress import progress
 
 Saliency = Literal["logits", "probabilities"]
 """What the Jacobian is taken of: the logits, or the softmax probabilities."""
 
+Variant = Literal["pairs", "single"]
+"""Which features one iteration changes: the best pair (cleverhans, Env1) or the best single
+feature (Papernot's equation 8, BL3's ``optimal=True``, Env2)."""
+
 PAIR_MAP_ELEMENTS = 1 << 24
 """Pair-saliency entries computed at once (examples x features^2); bounds the memory per step."""
 
 
 class JSMA(CraftAttack):
-    """Jacobian-based saliency map attack (pixel pairs), batched with a per-example active mask.
+    """Jacobian-based saliency map attack (pixel pairs or single features), batched per example.
 
     Targeted. Each example keeps a search domain: the features not yet at the bound (below
     ``hi`` when ``theta > 0``). While the model does not predict the target, at least two
@@ -33,24 +45,34 @@ class JSMA(CraftAttack):
     both features (clipped to the bounds: theta = 1 sets them to the maximum) and removes
     them from the domain. Each example stops on its own; the batch stops when all have.
 
+    ``variant="single"`` (BL3, Env2) changes one feature per iteration, for at most
+    ``floor(n_features * gamma)`` iterations while at least one feature remains in the domain:
+    the map is ``alpha_p * |beta_p|`` where ``alpha_p >= 0`` and ``beta_p <= 0`` (zero
+    elsewhere and outside the domain), and its first argmax gets ``theta``.
+
     Args:
-        theta: change added to each chosen feature, in input units; default 1.0 (Env1). Its
-            sign chooses increasing (> 0) or decreasing (< 0) features.
-        gamma: the largest fraction of features that may be changed; default 0.1 (Env1).
+        theta: change added to each chosen feature, in ``units``; default 1.0 (Env1 and
+            Env2). Its sign chooses increasing (> 0) or decreasing (< 0) features.
+        gamma: the largest fraction of features that may be changed; default 0.1 (Env1;
+            Env2 0.12).
         saliency: ``"logits"`` (default) or ``"probabilities"``: what the Jacobian is of.
+        variant: ``"pairs"`` (default, Env1) or ``"single"`` (Env2, BL3).
+        units: ``"input"`` (default) or ``"normalized"``: theta in the model's normalised space
+            (BL3: theta 1 on the normalised tensor is ``std`` = 0.3081 in MNIST pixels).
         seed: seed of the random targets drawn when none are given; default 0.
         bounds: input box; default ``None`` = the model's ``bounds``, else (0, 1).
 
     Input contract: (N, C, H, W) in ``bounds``, (N,) true labels, optional (N,) ``target``;
     without one each example gets a uniformly random target != its label from
     :func:`a2d.attacks.base.random_targets` with ``seed``. A feature is one element of C*H*W
-    (each channel counts). ``steps`` in the result = the number of pairs changed, so at most
-    ``2 * steps`` features differ from the input.
+    (each channel counts). ``steps`` in the result = the number of pairs (single features)
+    changed, so at most ``2 * steps`` (``steps``) features differ from the input.
 
     References:
         Papernot et al., "The Limitations of Deep Learning in Adversarial Settings", EuroS&P
         2016; cleverhans 2.x ``SaliencyMapMethod`` as run by Feinman et al. 2017
-        (``detect/attacks.py::saliency_map_method``, BL1, Env1); paper Table 5.
+        (``detect/attacks.py::saliency_map_method``, BL1, Env1); paper Table 5. Single
+        features: Wang et al. ICSE'19 (BL3, Env2; spec/baselines.md section 3); paper Table 6.
 
     Notes:
         * Logits by default (the spec's general advice, baselines.md section 10, and
@@ -70,6 +92,11 @@ class JSMA(CraftAttack):
         * Random targets come from a seeded ``torch.Generator`` (BL1: numpy seeded 0 at import,
           one ``np.random.choice`` per sample), so the target of a given image differs from
           BL1's while the distribution is the same.
+        * Single features (BL3): BL3 attacks the normalised tensor and adds theta without
+          clipping, with every feature in the initial domain. Here the attack sees [0, 1]
+          pixels, adds ``theta * std`` and clips to the bounds, so a feature already at the
+          bound starts outside the domain (increasing it would be a wasted iteration). As in
+          BL3, an all-zero map picks feature 0 even when it has left the domain.
     """
 
     name = "jsma"
@@ -82,6 +109,8 @@ class JSMA(CraftAttack):
         theta: float = 1.0,
         gamma: float = 0.1,
         saliency: Saliency = "logits",
+        variant: Variant = "pairs",
+        units: Units = "input",
         seed: int = 0,
         bounds: Bounds | None = None,
     ) -> None:
@@ -92,14 +121,20 @@ class JSMA(CraftAttack):
             raise ConfigError(f"gamma must be a fraction in (0, 1], got {gamma!r}")
         if saliency not in ("logits", "probabilities"):
             raise ConfigError(f"saliency must be 'logits' or 'probabilities', got {saliency!r}")
+        if variant not in ("pairs", "single"):
+            raise ConfigError(f"variant must be 'pairs' or 'single', got {variant!r}")
         self.theta = float(theta)
         self.gamma = float(gamma)
         self.saliency: Saliency = saliency
+        self.variant: Variant = variant
+        self.units: Units = check_units(units)
         self.seed = check_count("seed", seed, minimum=0)
 
     def max_iterations(self, n_features: int) -> int:
-        """``floor(n_features * gamma / 2)``: the most feature pairs one example may change."""
-        return int(math.floor(n_features * self.gamma / 2))
+        """The most iterations one example may run: ``floor(n_features * gamma / 2)`` feature
+        pairs, or ``floor(n_features * gamma)`` single features."""
+        per_step = 2 if self.variant == "pairs" else 1
+        return int(math.floor(n_features * self.gamma / per_step))
 
     def _draw_targets(self, labels: Tensor, num_classes: int) -> Tensor:
         return random_targets(labels, num_classes=num_classes, seed=self.seed)
@@ -113,6 +148,9 @@ class JSMA(CraftAttack):
         n, shape = x.shape[0], x.shape[1:]
         n_features = x[0].numel() if n else 0
         increase = self.theta > 0
+        pairs = self.variant == "pairs"
+        # the change of each feature, in input units (theta * std per channel when normalised)
+        theta = (self.theta * unit_scale(model, self.units, x)).expand(1, *shape).reshape(-1)
         flat = x.reshape(n, n_features).clone()
         domain = flat < hi if increase else flat > lo
         steps = torch.zeros(n, dtype=torch.long, device=x.device)
@@ -126,7 +164,7 @@ class JSMA(CraftAttack):
                 out = model(xg)
                 if self.saliency == "probabilities":
                     out = out.softmax(1)
-                go = (out.detach().argmax(1) != t) & (domain[active].sum(1) >= 2)
+                go = (out.detach().argmax(1) != t) & (domain[active].sum(1) >= (2 if pairs else 1))
                 if not bool(go.any()):
                     break
                 own = out.gather(1, t[:, None]).squeeze(1)
@@ -136,18 +174,38 @@ class JSMA(CraftAttack):
                 (alpha,) = torch.autograd.grad(own[go].sum(), xg, retain_graph=True)
                 (beta,) = torch.autograd.grad(others[go].sum(), xg)
             active = active[go]
-            p1, p2 = best_pairs(
-                alpha[go].reshape(-1, n_features),
-                beta[go].reshape(-1, n_features),
-                domain[active],
-                increase=increase,
-            )
-            for p in (p1, p2):
-                changed = flat[active, p] + self.theta
+            alpha_go = alpha[go].reshape(-1, n_features)
+            beta_go = beta[go].reshape(-1, n_features)
+            if pairs:
+                chosen: tuple[Tensor, ...] = best_pairs(
+                    alpha_go, beta_go, domain[active], increase=increase
+                )
+            else:
+                chosen = (best_features(alpha_go, beta_go, domain[active], increase=increase),)
+            for p in chosen:
+                changed = flat[active, p] + theta[p]
                 flat[active, p] = changed.clamp(max=hi) if increase else changed.clamp(min=lo)
                 domain[active, p] = False
             steps[active] += 1
         return flat.view_as(x), steps
+
+
+def best_features(alpha: Tensor, beta: Tensor, domain: Tensor, *, increase: bool) -> Tensor:
+    """The most salient single feature of every row (Papernot's equation 8, as BL3 runs it).
+
+    Args:
+        alpha, beta: (R, F) target-class and other-classes gradients.
+        domain: (R, F) bool, the features still allowed.
+        increase: keep ``alpha >= 0, beta <= 0`` (increasing features) or the reverse.
+
+    Returns (R,) int64: the first argmax of ``|alpha| * |beta|`` over the features that meet
+    the sign conditions and lie in the domain (0 elsewhere), so an all-zero map gives feature
+    0, as BL3's ``torch.argmax`` does.
+    """
+    a = alpha if increase else -alpha
+    b = beta if increase else -beta
+    scores = (a.clamp(min=0) * (-b).clamp(min=0)).masked_fill(~domain, 0)
+    return scores.argmax(1)
 
 
 def best_pairs(

@@ -8,6 +8,10 @@ the benign inputs as extra negatives (:mod:`a2d.baselines.noise`).
 - :mod:`a2d.baselines.lid`: BL2, Ma et al. 2018.
 - :func:`evaluate_baselines`: both, per crafting attack: the AUROC each baseline reports
   (``auroc``) and one trained on a disjoint pool (``auroc_heldout``).
+
+Not re-exported here (import from its module; it trains through :mod:`a2d.training`, which the
+baselines stage does not need): :mod:`a2d.baselines.magnet`, MagNet's autoencoder detector, the
+"AE" that A2D is combined with against the adaptive attack (paper Section 6.2.1, Figure 7a).
 """
 
 from a2d.baselines.kd_bu import (

@@ -43,6 +43,9 @@ examples:
   # flag a folder of images, JSON for scripts
   a2d flag suspicious/ --model mynets:build_net --weights net.pt --detector detector.json --json
 
+  # the same costs as Ray tasks of 512 inputs each on the cluster this machine joined
+  a2d costs x.pt --model net.ts --bounds 0 1 --dataset mnist --ray auto --shard-size 512
+
 exit status: 0 done, 1 run-time failure, 2 usage error or bad input, 130 interrupted
 """
 
@@ -101,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress bars (they are already off when stdout or stderr is not a terminal)",
     )
     group.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    group = common.add_argument_group("scale-out (optional: pip install 'a2d[ray]')")
+    group.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="attack the inputs in shards, as Ray tasks (one GPU each where the cluster has "
+        "GPUs): local (a cluster on this machine), auto (the cluster `ray start` joined) or "
+        "ray://HEAD:10001; the results are those of a run without it",
+    )
+    group.add_argument(
+        "--shard-size",
+        type=_positive_int,
+        default=256,
+        help="with --ray: inputs per task (default 256)",
+    )
 
     attacking = _Parser(add_help=False)
     group = attacking.add_argument_group("attacks_d and the model's inputs")
@@ -242,9 +259,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # torch and the library load only now: `a2d --help` stays fast
         from a2d.cli import commands
+        from a2d.cli.options import shards_option
+        from a2d.pipeline.shards import open_runner, sharded
 
         run = {"costs": commands.run_costs, "fit": commands.run_fit, "flag": commands.run_flag}
-        return int(run[args.run](args))
+        with open_runner(shards_option(args), device=args.device) as runner, sharded(runner):
+            return int(run[args.run](args))
     except BrokenPipeError:  # `a2d ... | head`: the reader left; say nothing more on stdout
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

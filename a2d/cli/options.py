@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import yaml
 
+from a2d.config import ShardsConfig
 from a2d.costs import COST_ATTACKS
 from a2d.costs.settings import paper_cost_attack_specs
 from a2d.errors import ConfigError
@@ -33,6 +34,14 @@ def device_option(name: str) -> torch.device:
             "use --device cuda:0 or auto"
         )
     return device
+
+
+def shards_option(args: argparse.Namespace) -> ShardsConfig:
+    """``--ray ADDRESS`` and ``--shard-size`` as a ``shards`` config; in-process without ``--ray``."""
+    if not args.ray:
+        return ShardsConfig()
+    address = None if args.ray == "local" else args.ray
+    return ShardsConfig(engine="ray", size=args.shard_size, address=address)
 
 
 def bounds_option(args: argparse.Namespace) -> tuple[float, float]:

@@ -14,7 +14,11 @@ from typing import Any
 from a2d.costs.base import Bounds, CostAttack, CostResult, StepOutcome
 from a2d.costs.bim import L2BIMCost, LinfBIMCost
 from a2d.costs.boundary import BoundaryCost, example_generator, normalized_mse
+from a2d.costs.cw import CWCost
+from a2d.costs.fgsm import FGSMCost
 from a2d.costs.jsma import JSMACost
+from a2d.costs.lbfgs import LBFGSCost
+from a2d.costs.lsa import LocalSearchCost
 from a2d.errors import ConfigError
 
 COST_ATTACKS: dict[str, type[CostAttack]] = {
@@ -22,8 +26,16 @@ COST_ATTACKS: dict[str, type[CostAttack]] = {
     "bim2": L2BIMCost,
     "jsma": JSMACost,
     "dba": BoundaryCost,
+    "fgsm": FGSMCost,
+    "cw": CWCost,
+    "lbfgs": LBFGSCost,
+    "lsa": LocalSearchCost,
 }
-"""The paper's four attacks_d by config name: BIM_d, BIM2_d, JSMA_d, DBA_d."""
+"""Every attack_d by config name: the paper's four (BIM_d, BIM2_d, JSMA_d, DBA_d), then the four
+it compared them with in RQ1 and dropped (FGSM_d, C&W_d, L-BFGS_d, LSA_d; Figure 4)."""
+
+PAPER_ATTACKS_D = ("bim", "bim2", "jsma", "dba")
+"""The four attacks_d the paper keeps after RQ1 (``costs.attacks`` in config)."""
 
 
 def make_cost_attack(name: str, **hyperparameters: Any) -> CostAttack:
@@ -45,13 +57,18 @@ def make_cost_attack(name: str, **hyperparameters: Any) -> CostAttack:
 
 __all__ = [
     "COST_ATTACKS",
+    "PAPER_ATTACKS_D",
     "BoundaryCost",
     "Bounds",
+    "CWCost",
     "CostAttack",
     "CostResult",
+    "FGSMCost",
     "JSMACost",
     "L2BIMCost",
+    "LBFGSCost",
     "LinfBIMCost",
+    "LocalSearchCost",
     "StepOutcome",
     "example_generator",
     "make_cost_attack",

@@ -23,7 +23,7 @@ import itertools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, final
 
 import torch
@@ -61,6 +61,9 @@ class CostResult:
         queries: (N,) int64, model evaluations spent on the example (see :class:`CostAttack`).
         label: (N,) int64, the model's prediction on the input (the label that is attacked).
         cap: the iteration cap (``max_iterations``), i.e. the cost written for a failure.
+        extras: name -> (N,) int64 counters an attack records beside its cost (its
+            :attr:`CostAttack.recorded` state keys, e.g. C&W_d's ``search_step``); empty for
+            most attacks.
     """
 
     adversarial: Tensor
@@ -69,6 +72,7 @@ class CostResult:
     queries: Tensor
     label: Tensor
     cap: int
+    extras: dict[str, Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.cost.shape[0])
@@ -82,6 +86,7 @@ class CostResult:
             queries=self.queries.to(device),
             label=self.label.to(device),
             cap=self.cap,
+            extras={name: value.to(device) for name, value in self.extras.items()},
         )
 
 
@@ -93,12 +98,17 @@ class StepOutcome:
         success: the example is done and successful (its cost is ``steps + cost_offset``).
         queries: model evaluations spent on the example in this step.
         stalled: the example can provably never succeed (it is recorded as a failure now,
-            with cost = cap, instead of burning the remaining steps); ``None`` = none.
+            with cost = cap, instead of burning the remaining steps); ``None`` = none. Attacks
+            that end their own search (C&W_d, L-BFGS_d) report its end here too.
+        cost: the cost of the examples that succeed in this step, for attacks whose cost is
+            not the number of loop steps (C&W_d: the Adam iteration within its binary-search
+            step); ``None`` = ``steps + cost_offset``.
     """
 
     success: Tensor
     queries: Tensor
     stalled: Tensor | None = None
+    cost: Tensor | None = None
 
 
 class CostAttack(ABC):
@@ -124,13 +134,16 @@ class CostAttack(ABC):
     checked: BIM) and :attr:`cost_offset` (cost = number of steps completed before the step
     that reports success, plus this offset). A random attack sets :attr:`seeded` and takes a
     ``seed`` keyword, so the config resolver gives it the run's seed and nobody else has to know
-    which attacks are random.
+    which attacks are random. An attack whose cost is not its loop step count reports it in
+    :attr:`StepOutcome.cost`, ends its own search with ``stalled`` and raises :attr:`max_steps`
+    above the cap; state keys named in :attr:`recorded` come back in :attr:`CostResult.extras`.
     """
 
     name: ClassVar[str] = "cost"
     check_at_cap: ClassVar[bool] = False
     cost_offset: ClassVar[int] = 0
     seeded: ClassVar[bool] = False
+    recorded: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, max_iterations: int, bounds: Bounds = (0.0, 1.0)) -> None:
         if isinstance(max_iterations, bool) or int(max_iterations) != max_iterations:
@@ -147,6 +160,16 @@ class CostAttack(ABC):
     def cap(self) -> int:
         """The cost recorded for a failure (= ``max_iterations``)."""
         return self.max_iterations
+
+    @property
+    def max_steps(self) -> int:
+        """Loop steps an example may take before it is a failure (default: the cap).
+
+        Attacks that count something other than loop steps (C&W_d's Adam iterations restart at
+        every binary-search step; L-BFGS_d's line searches take several evaluations per
+        iteration) end their examples themselves and set a bound they can never reach first.
+        """
+        return self.cap
 
     @property
     def range(self) -> float:
@@ -197,12 +220,13 @@ class CostAttack(ABC):
         batch_size = int(batch_size)
 
         dev = x.device
-        cap = self.cap
+        cap, limit = self.cap, self.max_steps
         adversarial = x.clone()
         success = torch.zeros(n, dtype=torch.bool, device=dev)
         cost = torch.full((n,), cap, dtype=torch.long, device=dev)
         queries = torch.zeros(n, dtype=torch.long, device=dev)
         label = torch.full((n,), -1, dtype=torch.long, device=dev)
+        extras = {key: torch.full((n,), -1, dtype=torch.long, device=dev) for key in self.recorded}
 
         state: State = {}
         index = torch.empty(0, dtype=torch.long, device=dev)
@@ -235,22 +259,23 @@ class CostAttack(ABC):
                 won = out.success
                 lost = torch.zeros_like(won) if out.stalled is None else out.stalled & ~won
                 if self.check_at_cap:
-                    lost = lost | (~won & (steps >= cap))
+                    lost = lost | (~won & (steps >= limit))
                 done = won | lost
                 steps = torch.where(done, steps, steps + 1)
                 if not self.check_at_cap:
-                    over = ~done & (steps >= cap)
+                    over = ~done & (steps >= limit)
                     lost, done = lost | over, done | over
 
                 if bool(done.any()):
                     rows = index[done]
                     adversarial[rows] = state["x"][done].to(adversarial.dtype)
                     success[rows] = won[done]
-                    cost[rows] = torch.where(
-                        won[done], steps[done] + self.cost_offset, torch.full_like(rows, cap)
-                    )
+                    counted = steps + self.cost_offset if out.cost is None else out.cost
+                    cost[rows] = torch.where(won[done], counted[done], torch.full_like(rows, cap))
                     queries[rows] = spent[done]
                     label[rows] = state["label"][done]
+                    for key, values in extras.items():
+                        values[rows] = state[key][done].long()
                     keep = ~done
                     state = _select_state(state, keep)
                     index, steps, spent = index[keep], steps[keep], spent[keep]
@@ -264,7 +289,7 @@ class CostAttack(ABC):
             ticks,
             int(queries.sum()),
         )
-        return CostResult(adversarial, success, cost, queries, label, cap)
+        return CostResult(adversarial, success, cost, queries, label, cap, extras)
 
     def _check_input(self, model: nn.Module, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 2:

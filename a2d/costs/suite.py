@@ -18,8 +18,10 @@ import torch
 from torch import nn
 
 from a2d.costs import CostAttack, make_cost_attack
+from a2d.costs.base import _as_ids
 from a2d.errors import DataError
 from a2d.models.wrapper import ClassifierWrapper
+from a2d.pipeline.shards import ShardRunner, active_runner, on_device, run_shards
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,16 @@ class CostSuite:
                 default ``arange(N)``. The pipeline passes the source test indices, so an
                 input's cost does not depend on which other inputs share its set or batch.
 
+        Inside :func:`a2d.pipeline.shards.sharded` the inputs run in that runner's shards
+        (e.g. Ray tasks), by index, with the same ids: the same rows, put back in input order.
+
         Raises:
             ValueError: inputs that are not a non-empty 4-D float tensor inside the bounds.
             DataError: inputs contain NaN or inf.
         """
+        runner = active_runner()
+        if runner is not None:
+            return _sharded_costs(self, check_inputs(inputs, self.bounds), ids, runner)
         x = check_inputs(inputs, self.bounds).to(device_of(self.model))
         with eval_mode(self.model):
             columns = [
@@ -125,6 +133,41 @@ class CostSuite:
             label=columns[0].label.numpy(),
             caps=tuple(int(c.cap) for c in columns),
         )
+
+
+@dataclass(frozen=True)
+class _SuiteJob:
+    """What every shard of a sharded :meth:`CostSuite.costs` call shares."""
+
+    model: ClassifierWrapper
+    specs: dict[str, dict[str, Any]]
+    batch_size: int | None
+    x: torch.Tensor
+    ids: torch.Tensor
+
+
+def _suite_shard(job: _SuiteJob, start: int, stop: int, device: torch.device | None) -> AttackCosts:
+    suite = CostSuite(on_device(job.model, device), job.specs, batch_size=job.batch_size)
+    return suite.costs(job.x[start:stop], ids=job.ids[start:stop])
+
+
+def _sharded_costs(
+    suite: CostSuite,
+    x: torch.Tensor,
+    ids: torch.Tensor | Sequence[int] | None,
+    runner: ShardRunner,
+) -> AttackCosts:
+    """:meth:`CostSuite.costs` in ``runner``'s shards; every input keeps its id, so its row."""
+    job = _SuiteJob(suite.model, suite.specs, suite.batch_size, x.cpu(), _as_ids(ids, len(x)))
+    parts = run_shards(_suite_shard, job, len(x), runner, what="attack costs")
+    return AttackCosts(
+        attacks=parts[0].attacks,
+        cost=np.concatenate([p.cost for p in parts]),
+        queries=np.concatenate([p.queries for p in parts]),
+        success=np.concatenate([p.success for p in parts]),
+        label=np.concatenate([p.label for p in parts]),
+        caps=parts[0].caps,
+    )
 
 
 def wrap_model(

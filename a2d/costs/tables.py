@@ -16,7 +16,9 @@ import torch
 from a2d.costs.suite import CostSuite
 from a2d.data.sets import ExampleSet, load_set
 from a2d.errors import DataError
+from a2d.models.wrapper import ClassifierWrapper
 from a2d.pipeline.resume import fingerprint, reuse_json, write_sidecar
+from a2d.pipeline.shards import ShardRunner, ShardStore, ShardTable, on_device, run_shards
 from a2d.utils.io import sha256_file, write_text_atomic
 
 log = logging.getLogger("a2d.costs")
@@ -68,6 +70,54 @@ def cost_table(suite: CostSuite, example_set: ExampleSet) -> CostTable:
     return CostTable(frame=frame, seconds=seconds, cap=costs.caps[0])
 
 
+@dataclass(frozen=True)
+class _CostJob:
+    """What every shard of one set's cost table shares: the suite's parts and the set."""
+
+    model: ClassifierWrapper
+    specs: dict[str, dict[str, Any]]
+    batch_size: int | None
+    example_set: ExampleSet
+
+
+def _cost_shard(job: _CostJob, start: int, stop: int, device: torch.device | None) -> ShardTable:
+    suite = CostSuite(on_device(job.model, device), job.specs, batch_size=job.batch_size)
+    table = cost_table(suite, job.example_set.select(torch.arange(start, stop)))
+    return ShardTable(table.frame, {"seconds": table.seconds, "cap": table.cap})
+
+
+def sharded_cost_table(
+    suite: CostSuite,
+    example_set: ExampleSet,
+    runner: ShardRunner,
+    *,
+    store: ShardStore | None = None,
+) -> CostTable:
+    """:func:`cost_table` in ``runner``'s shards (by input index), finished shards kept in ``store``.
+
+    Every input is attacked with its source index as its id, so its row is the one
+    :func:`cost_table` gives; the rows come back in set order. ``seconds`` is the shards'
+    summed attack time (the work, whatever the number of workers).
+    """
+    if len(example_set) == 0:
+        return cost_table(suite, example_set)  # its one-line error for an empty set
+    job = _CostJob(suite.model, suite.specs, suite.batch_size, example_set)
+    (attack,) = suite.attacks
+    parts = run_shards(
+        _cost_shard,
+        job,
+        len(example_set),
+        runner,
+        store=store,
+        what=f"{attack}_d {example_set.name}",
+    )
+    return CostTable(
+        frame=pd.concat([part.frame for part in parts], ignore_index=True),
+        seconds=sum(float(part.info["seconds"]) for part in parts),
+        cap=int(parts[0].info["cap"]),
+    )
+
+
 def read_cost_tables(folder: str | os.PathLike[str], *, split: str) -> dict[str, pd.DataFrame]:
     """The cost CSVs of one attack_d for one split: set kind (``benign``, ``fgsm``, ...) -> frame.
 
@@ -114,12 +164,16 @@ def measure_sets(
     *,
     model_hash: str,
     head: int | None = None,
+    runner: ShardRunner | None = None,
 ) -> dict[str, tuple[pd.DataFrame, dict[str, Any]]]:
     """Write ``<out>/<set>.csv`` and its JSON sidecar for every set; keep finished ones.
 
     A set whose sidecar carries the fingerprint of its inputs (model weights, set file, attack_d
     and settings, ``head``) is read back instead of attacked again, so a killed run resumes at
-    the first unfinished set and a config change redoes exactly the sets it changes.
+    the first unfinished set and a config change redoes exactly the sets it changes. With a
+    ``runner`` (:func:`a2d.pipeline.shards.open_runner`) each set runs in shards, each kept in
+    ``<out>/<set>.shards/`` as it finishes (same fingerprint) until the set's table is written:
+    a killed run resumes at the first unfinished shard, and the table is the same bytes.
 
     Returns:
         set name -> (cost table, summary), in the order of ``set_paths``.
@@ -138,10 +192,16 @@ def measure_sets(
         if head:
             example_set = example_set.head(head)
         log.info("%s_d on %s (%d inputs)", attack, path.stem, len(example_set))
-        table = cost_table(suite, example_set)
+        store = ShardStore(out / f"{path.stem}.shards", key)
+        table = (
+            cost_table(suite, example_set)
+            if runner is None
+            else sharded_cost_table(suite, example_set, runner, store=store)
+        )
         summary = summarize(table.frame, table.seconds, table.cap)
         write_text_atomic(csv, table.frame.to_csv(index=False))
         write_sidecar(sidecar, key, hyperparameters=hp, summary=summary)
+        store.clear()
         measured[path.stem] = (table.frame, summary)
         log.info("%s_d %s: mean cost %.1f", attack, path.stem, summary["mean_cost"])
     return measured

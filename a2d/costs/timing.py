@@ -42,7 +42,8 @@ def timed_costs(
             one-off kernel selection and allocation). Default True.
 
     Returns:
-        One row per input, in order: ``cost``, ``queries``, ``success``, ``seconds``.
+        One row per input, in order: ``cost``, ``queries``, ``success``, ``seconds``, then the
+        attack's :attr:`~a2d.costs.base.CostAttack.recorded` counters (C&W_d: ``search_step``).
     """
     if x.dim() < 2 or len(x) == 0:
         raise ValueError(f"x has shape {tuple(x.shape)}; expected a non-empty batch (N, C, H, W)")
@@ -64,6 +65,7 @@ def timed_costs(
                 "queries": int(result.queries[0]),
                 "success": bool(result.success[0]),
                 "seconds": seconds,
+                **{key: int(values[0]) for key, values in result.extras.items()},
             }
         )
-    return pd.DataFrame.from_records(rows, columns=TIME_COLUMNS)
+    return pd.DataFrame.from_records(rows, columns=[*TIME_COLUMNS, *attack.recorded])

@@ -23,7 +23,8 @@ DATA_ROOT_ENV = "A2D_DATA_ROOT"
 _EXPECTED = {
     "MNIST": "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
     "CIFAR10": "cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}",
-    "ImageNet": "ILSVRC2012_devkit_t12.tar.gz and val/ (torchvision.datasets.ImageNet layout)",
+    "ImageNet": "ILSVRC2012_devkit_t12.tar.gz and ILSVRC2012_img_val.tar, or the meta.bin and "
+    "val/<wnid>/ torchvision unpacks them into (torchvision.datasets.ImageNet layout)",
 }
 
 
@@ -94,19 +95,21 @@ def load_split(
         root: the data root (see :func:`resolve_data_root`).
         train: training split if True, else test (ImageNet: val).
         limit: keep only the first ``limit`` images.
+
+    ImageNet's ``x`` is decoded when sliced, and val is listed in the challenge's order
+    (:func:`a2d.data.imagenet.imagenet_split`).
     """
     root = Path(root)
     dataset = _open(torchvision_class, root, train)
     if torchvision_class == "ImageNet":
-        count = len(dataset) if limit is None else min(limit, len(dataset))
-        pairs = [dataset[i] for i in range(count)]
-        x = torch.stack([image for image, _ in pairs]) if pairs else torch.empty(0, 3, 224, 224)
-        y = torch.tensor([label for _, label in pairs], dtype=torch.long)
-    else:
-        pixels = dataset.data[:limit] if limit is not None else dataset.data
-        pixels = torch.as_tensor(np.asarray(pixels))
-        # MNIST stores (N, H, W), CIFAR-10 (N, H, W, C): bring both to (N, C, H, W).
-        pixels = pixels.unsqueeze(1) if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2)
-        x = pixels.contiguous().float().div_(255.0)
-        y = torch.as_tensor(np.asarray(dataset.targets))[: len(x)].long()
+        # decoded lazily and listed in the challenge's order: a2d/data/imagenet.py
+        from a2d.data.imagenet import imagenet_split
+
+        return imagenet_split(dataset, limit=limit, challenge_order=not train)
+    pixels = dataset.data[:limit] if limit is not None else dataset.data
+    pixels = torch.as_tensor(np.asarray(pixels))
+    # MNIST stores (N, H, W), CIFAR-10 (N, H, W, C): bring both to (N, C, H, W).
+    pixels = pixels.unsqueeze(1) if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2)
+    x = pixels.contiguous().float().div_(255.0)
+    y = torch.as_tensor(np.asarray(dataset.targets))[: len(x)].long()
     return DatasetSplit(x=x, y=y, indices=torch.arange(len(y)))

@@ -32,6 +32,9 @@ XZ_MAGIC = b"\xfd7zXZ\x00"
 """The first bytes of an xz stream: how :func:`load_set` tells compressed sets from old ones."""
 XZ_PRESET = 6
 """xz level of the set files: deterministic bytes, about 1.4x smaller than zlib -9 on these sets."""
+SUCCESSFUL_ONLY = "successful_only"
+"""The ``meta`` flag of a set crafted under BL3's protocol (Env2): only its successful
+adversarials count. The failed ones stay in the file, so both views can be reported."""
 
 
 @dataclass
@@ -54,6 +57,36 @@ class ExampleSet:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def successful_only(self) -> bool:
+        """True if the set's protocol keeps only successful adversarials (``meta`` flag)."""
+        return bool(self.meta.get(SUCCESSFUL_ONLY, False))
+
+    def kept(self) -> ExampleSet:
+        """The examples the set's protocol keeps: the successful ones under
+        :attr:`successful_only` (BL3, Env2), else all of them (Env1 keeps failures)."""
+        if not self.successful_only or self.success is None:
+            return self
+        return self.select(self.success.bool())
+
+    def select(self, rows: Tensor) -> ExampleSet:
+        """The examples at ``rows`` (a bool mask or int64 indices), in that order, same meta."""
+
+        def cut(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[rows]
+
+        return ExampleSet(
+            x=self.x[rows],
+            indices=self.indices[rows],
+            labels=self.labels[rows],
+            kind=self.kind,
+            split=self.split,
+            success=cut(self.success),
+            prediction=cut(self.prediction),
+            target=cut(self.target),
+            meta=dict(self.meta),
+        )
 
     def head(self, n: int) -> ExampleSet:
         """The first ``n`` examples (all when ``n`` >= the size): a reduced run keeps the pairing,

@@ -32,6 +32,18 @@ SETS: dict[str, str] = {
 ATTACKS_D: dict[str, str] = {"jsma": "JSMA_d", "bim": "BIM_d", "bim2": "BIM2_d", "dba": "DBA_d"}
 """Cost attacks (attacks_d) -> the paper's detector names, in the paper's order (Tables 2 and 3)."""
 
+RQ1_ATTACKS_D: dict[str, str] = {
+    "fgsm": "FGSM_d",
+    "bim": "BIM_d",
+    "bim2": "BIM2_d",
+    "jsma": "JSMA_d",
+    "cw": "C&W_d",
+    "lbfgs": "L-BFGS_d",
+    "lsa": "LSA_d",
+    "dba": "DBA_d",
+}
+"""All eight attacks_d of RQ1 -> the paper's names, in Figure 4's panel order (a) to (h)."""
+
 DETECTORS: dict[str, str] = {"knn": "K-NN", "zscore": "Z-score"}
 """Detector families (``AttackAsDefense(detector=...)``) -> the paper's names (Figure 6, Table 3)."""
 

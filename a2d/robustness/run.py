@@ -30,8 +30,14 @@ from a2d.costs.timing import timed_costs
 from a2d.data.sets import load_set, set_name
 from a2d.errors import DataError
 from a2d.pipeline.resume import fingerprint, reuse_json, write_sidecar
+from a2d.pipeline.shards import ShardRunner, ShardStore
 from a2d.robustness.statistics import timing_statistics
-from a2d.robustness.tables import CleverSettings, clever_table, select_in_score_range
+from a2d.robustness.tables import (
+    CleverSettings,
+    clever_table,
+    select_in_score_range,
+    sharded_clever_table,
+)
 from a2d.utils.io import sha256_file, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -122,6 +128,7 @@ def run_clever(
     model_hash: str,
     device: torch.device,
     target: str,
+    runner: ShardRunner | None = None,
 ) -> CleverRun:
     """Score every set of ``cfg.sets`` and time ``cfg.timing.attack``, keeping up-to-date files.
 
@@ -138,6 +145,10 @@ def run_clever(
         model_hash: sha256 of the weights file, part of every fingerprint.
         device: where the timed attack runs (part of its fingerprint: times are per device).
         target: the target's name, for messages.
+        runner: score each set in this runner's shards of images
+            (:func:`a2d.pipeline.shards.open_runner`), each kept in ``<out>/<set>.shards/``
+            until the set's table is written; ``None``: a set at once, in this process. The
+            timed attack always runs here (its times are this device's).
 
     Raises:
         DataError: a set of ``cfg.sets`` is missing from ``sets``.
@@ -158,6 +169,7 @@ def run_clever(
             seed=seed,
             model_hash=model_hash,
             target=target,
+            runner=runner,
         )
     times = _time_attack(model, paths, Path(out), scores, timing, seed, model_hash, device, target)
     return CleverRun(scores, info, times, settings, cfg.n_images, timing.attack)
@@ -185,6 +197,7 @@ def _score_set(
     seed: int,
     model_hash: str,
     target: str,
+    runner: ShardRunner | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One set's CLEVER table and run info, or its up-to-date CSV and sidecar."""
     csv, sidecar = out / f"{path.stem}.csv", out / f"{path.stem}.json"
@@ -201,10 +214,24 @@ def _score_set(
         settings.nb_batches,
         settings.batch_size,
     )
-    table = clever_table(model, load_set(path), settings=settings, n_images=n_images, seed=seed)
+    store = ShardStore(out / f"{path.stem}.shards", key)
+    table = (
+        clever_table(model, load_set(path), settings=settings, n_images=n_images, seed=seed)
+        if runner is None
+        else sharded_clever_table(
+            model,
+            load_set(path),
+            runner,
+            settings=settings,
+            n_images=n_images,
+            seed=seed,
+            store=store,
+        )
+    )
     run_info = {"seconds": round(table.seconds, 2), "weibull_fallbacks": table.n_fallbacks}
     write_text_atomic(csv, table.frame.to_csv(index=False))
     write_sidecar(sidecar, key, settings=settings.as_dict(), run=run_info)
+    store.clear()
     return table.frame, run_info
 
 

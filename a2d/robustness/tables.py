@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from a2d.data.sets import ExampleSet
+from a2d.pipeline.shards import ShardRunner, ShardStore, ShardTable, on_device, run_shards
 from a2d.robustness.clever import TARGETS, Sampling, Target, clever
 from a2d.robustness.scored import scored_model
 from a2d.utils.progress import progress
@@ -158,6 +159,65 @@ def clever_table(
         rows.append(row)
     frame = pd.DataFrame.from_records(rows, columns=clever_columns(settings.targets))
     return CleverTable(frame=frame, seconds=time.perf_counter() - began, n_fallbacks=fallbacks)
+
+
+@dataclass(frozen=True)
+class _CleverJob:
+    """What every shard of one set's CLEVER table shares."""
+
+    model: nn.Module
+    example_set: ExampleSet
+    settings: CleverSettings
+    seed: int
+
+
+def _clever_shard(
+    job: _CleverJob, start: int, stop: int, device: torch.device | None
+) -> ShardTable:
+    table = clever_table(
+        on_device(job.model, device),
+        job.example_set.select(torch.arange(start, stop)),
+        settings=job.settings,
+        n_images=stop - start,
+        seed=job.seed,
+    )
+    return ShardTable(table.frame, {"seconds": table.seconds, "fallbacks": table.n_fallbacks})
+
+
+def sharded_clever_table(
+    model: nn.Module,
+    example_set: ExampleSet,
+    runner: ShardRunner,
+    *,
+    settings: CleverSettings,
+    n_images: int,
+    seed: int,
+    store: ShardStore | None = None,
+) -> CleverTable:
+    """:func:`clever_table` in ``runner``'s shards of images, finished shards kept in ``store``.
+
+    Each image's stream is seeded by its source index (:func:`image_seed`) and scored alone,
+    so the rows are those of :func:`clever_table`, in set order. ``seconds`` is the shards'
+    summed time (the work, whatever the number of workers).
+    """
+    if n_images < 1:
+        raise ValueError(f"n_images={n_images}; expected at least 1")
+    chosen = example_set.head(min(n_images, len(example_set)))
+    parts = run_shards(
+        _clever_shard,
+        _CleverJob(model, chosen, settings, seed),
+        len(chosen),
+        runner,
+        store=store,
+        what=f"CLEVER {example_set.name}",
+    )
+    if not parts:
+        return clever_table(model, chosen, settings=settings, n_images=n_images, seed=seed)
+    return CleverTable(
+        frame=pd.concat([part.frame for part in parts], ignore_index=True),
+        seconds=sum(float(part.info["seconds"]) for part in parts),
+        n_fallbacks=sum(int(part.info["fallbacks"]) for part in parts),
+    )
 
 
 def select_in_score_range(

@@ -36,7 +36,7 @@ class FittedTarget:
     model: ClassifierWrapper
     history: list[EpochRecord]  # one record per epoch trained; empty for imported weights
     test_accuracy: float
-    train_accuracy: float
+    train_accuracy: float | None  # None: no training split on disk (ImageNet: val only)
     n_train: int
     seconds: float  # training (or import) time
 
@@ -44,7 +44,9 @@ class FittedTarget:
         """The ``model`` stage's metrics: accuracies beside the paper's, size and time."""
         return {
             "test_accuracy": round(self.test_accuracy, 6),
-            "train_accuracy": round(self.train_accuracy, 6),
+            "train_accuracy": None
+            if self.train_accuracy is None
+            else round(self.train_accuracy, 6),
             "paper_test_accuracy": paper_test,
             "paper_train_accuracy": paper_train,
             "test_accuracy_minus_paper": None
@@ -91,7 +93,14 @@ def fit_target(
     """
     test = load_split(dataset.torchvision_class, data_root, train=False)
     limit = cfg.train.train_subset if cfg.train is not None and cfg.source == "train" else None
-    train = load_split(dataset.torchvision_class, data_root, train=True, limit=limit)
+    # ImageNet (BL4's pretrained ResNet-101): only val is on disk, and the paper reports val
+    # top-1 only, so an imported ImageNet model has no training accuracy
+    has_train = cfg.source == "train" or dataset.torchvision_class != "ImageNet"
+    train = (
+        load_split(dataset.torchvision_class, data_root, train=True, limit=limit)
+        if has_train
+        else None
+    )
     seed_everything(seed)
     model = build_target(cfg.arch, normalize=cfg.normalize, mean=dataset.mean, std=dataset.std)
     began = time.perf_counter()
@@ -105,7 +114,7 @@ def fit_target(
         )
         model.to(device)
     else:
-        if cfg.train is None:
+        if cfg.train is None or train is None:
             raise ValueError(f"{cfg.arch}: source=train needs a train block (validated config)")
         log.info(
             "training %s on %d images for %d epochs on %s",
@@ -131,8 +140,10 @@ def fit_target(
         model=model,
         history=history,
         test_accuracy=accuracy(model, test, batch_size=batch, device=device),
-        train_accuracy=accuracy(model, train, batch_size=batch, device=device),
-        n_train=len(train),
+        train_accuracy=None
+        if train is None
+        else accuracy(model, train, batch_size=batch, device=device),
+        n_train=0 if train is None else len(train),
         seconds=seconds,
     )
 

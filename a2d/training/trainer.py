@@ -8,6 +8,9 @@ Notes:
       torch's ``weight_decay`` would be a different penalty, so it is added to the loss here.
     * Keras shuffles every epoch; here a seeded ``torch.Generator`` draws each epoch's order, and
       its state is checkpointed, so a resumed run equals an uninterrupted one bit for bit (CPU).
+    * BL3 (Env2, PyTorch) used torch's own SGD ``weight_decay`` (``TrainConfig.weight_decay``)
+      and, on CIFAR-10, random crops and flips (``TrainConfig.augment``, :mod:`a2d.training.augment`),
+      drawn from the same checkpointed generator.
 """
 
 from __future__ import annotations
@@ -22,16 +25,42 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from a2d.data.datasets import DatasetSplit
 from a2d.pipeline.resume import FINGERPRINT, reuse_torch, write_torch
+from a2d.training.augment import augment_batch
 from a2d.training.config import TrainConfig
 from a2d.utils.progress import progress
 from a2d.utils.seed import seed_everything
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "last_epoch.pt"
+
+Objective = Callable[[nn.Module, Tensor, Tensor], Tensor]
+"""A batch's training loss: ``objective(model, x, y)`` -> scalar, with the model in train mode.
+
+The trainer owns everything else (shuffling, the optimiser, the L2 penalty, checkpoints); an
+objective says only what the model is trained to do on one batch: :func:`cross_entropy`
+(classifiers), :class:`a2d.training.adversarial.PGDObjective` (PGD adversarial training),
+:class:`a2d.baselines.magnet.DenoisingObjective` (MagNet's autoencoders). Random draws must come
+from torch's global generator, whose state the checkpoint keeps, so a resumed run equals an
+uninterrupted one.
+"""
+
+
+def cross_entropy(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """The plain classifier objective: mean cross-entropy of the logits (Keras' categorical CE)."""
+    return F.cross_entropy(model(x), y)
+
+
+def training_objective(cfg: TrainConfig) -> Objective:
+    """The objective ``cfg`` asks for: PGD adversarial training if ``cfg.adversarial``, else CE."""
+    if cfg.adversarial is None:
+        return cross_entropy
+    from a2d.training.adversarial import PGDObjective
+
+    return PGDObjective.from_config(cfg.adversarial)
 
 
 @dataclass
@@ -45,12 +74,22 @@ class EpochRecord:
 
 
 def make_optimizer(parameters: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adadelta with Keras' constants (Env1) or SGD with momentum (Env2), from config."""
+    """Adadelta with Keras' constants (Env1), SGD with momentum (Env2) or Adam, from config.
+
+    Adam (MagNet's autoencoders) takes ``lr`` and ``eps`` from config (Keras: 1e-3 and 1e-7)
+    and torch's default betas (0.9, 0.999), which are Keras' too.
+    """
     if cfg.optimizer == "adadelta":
-        return torch.optim.Adadelta(parameters, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps)
+        return torch.optim.Adadelta(
+            parameters, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay
+        )
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected 'adadelta' or 'sgd'")
+        return torch.optim.SGD(
+            parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected 'adadelta', 'sgd' or 'adam'")
 
 
 def l2_penalty(net: nn.Module, layers: list[str], coeff: float) -> torch.Tensor:
@@ -79,9 +118,21 @@ def accuracy(
     return correct / max(len(split), 1)
 
 
-def _fingerprint(cfg: TrainConfig, seed: int, n_train: int, arch: str) -> dict[str, Any]:
+def _fingerprint(
+    cfg: TrainConfig, seed: int, n_train: int, arch: str, objective: Objective | None
+) -> dict[str, Any]:
     # a plain dict, compared with ==: a checkpoint stores it whole, not hashed
-    return {"train": asdict(cfg), "seed": seed, "n_train": n_train, "arch": arch}
+    train = asdict(cfg)
+    if train.get("adversarial") is None:
+        # plain training keeps the fingerprint it had before the option existed
+        train.pop("adversarial", None)
+    for key, off in (("weight_decay", 0.0), ("augment", "none")):
+        if train.get(key) == off:  # likewise for these two, added later
+            train.pop(key, None)
+    found = {"train": train, "seed": seed, "n_train": n_train, "arch": arch}
+    if objective is not None:
+        found["objective"] = repr(objective)  # a dataclass: its settings, stably
+    return found
 
 
 def train_model(
@@ -94,6 +145,7 @@ def train_model(
     test: DatasetSplit | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    objective: Objective | None = None,
 ) -> list[EpochRecord]:
     """Train ``model`` in place for ``cfg.epochs`` epochs and return the per-epoch history.
 
@@ -109,6 +161,10 @@ def train_model(
             and the folder too once empty).
         on_epoch: called with each :class:`EpochRecord` after its checkpoint is saved (stages
             use it to log).
+        objective: the batch loss (see :data:`Objective`); default ``None`` = what ``cfg``
+            asks for (:func:`training_objective`: cross-entropy, or PGD adversarial training
+            when ``cfg.adversarial`` is set). A given objective is part of the checkpoint's
+            fingerprint through its ``repr``: use a dataclass.
 
     Notes:
         The model's initial weights are whatever ``model`` holds: build it after seeding (the
@@ -120,7 +176,8 @@ def train_model(
     optimizer = make_optimizer(model.parameters(), cfg)
     net = getattr(model, "net", model)
     arch = type(net).__name__
-    fingerprint = _fingerprint(cfg, seed, len(train), arch)
+    fingerprint = _fingerprint(cfg, seed, len(train), arch, objective)
+    loss_of = objective if objective is not None else training_objective(cfg)
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     history: list[EpochRecord] = []
     start_epoch = 1
@@ -137,7 +194,15 @@ def train_model(
     for epoch in range(start_epoch, cfg.epochs + 1):
         began = time.perf_counter()
         loss = _run_epoch(
-            model, net, optimizer, train, cfg, order_gen, device, f"epoch {epoch}/{cfg.epochs}"
+            model,
+            net,
+            optimizer,
+            train,
+            cfg,
+            order_gen,
+            device,
+            f"epoch {epoch}/{cfg.epochs}",
+            loss_of,
         )
         test_acc = (
             accuracy(model, test, batch_size=cfg.eval_batch_size, device=device) if test else None
@@ -167,6 +232,7 @@ def _run_epoch(
     order_gen: torch.Generator,
     device: torch.device,
     desc: str,
+    objective: Objective,
 ) -> float:
     model.train()
     order = torch.randperm(len(train), generator=order_gen)
@@ -174,9 +240,12 @@ def _run_epoch(
     batches = range(0, len(order), cfg.batch_size)
     for start in progress(batches, desc=desc, total=len(batches), unit="batch"):
         idx = order[start : start + cfg.batch_size]
-        xb, yb = train.x[idx].to(device), train.y[idx].to(device)
+        # augmentation draws from the shuffling generator (none: no draws, as before), whose
+        # state the checkpoint keeps
+        xb = augment_batch(train.x[idx], cfg.augment, order_gen).to(device)
+        yb = train.y[idx].to(device)
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xb), yb)
+        loss = objective(model, xb, yb)
         if cfg.l2_penalty:
             loss = loss + l2_penalty(net, cfg.l2_layers, cfg.l2_penalty).to(device)
         loss.backward()
