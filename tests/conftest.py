@@ -22,6 +22,10 @@ FIRST_MODULES = ("test_e2e_dvc.py",)
 the end-to-end DVC run, the longest single item, starts at once on one worker while the unit
 tests run on the other, so the suite takes about as long as the end-to-end run alone."""
 
+THREADS_BEFORE_PINNING = os.environ.get("OMP_NUM_THREADS")
+"""OMP_NUM_THREADS as the suite was started with: the end-to-end run's DVC stages get it back,
+because once the unit tests are done the e2e run has the machine to itself."""
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one core per worker: two workers each spawning two intra-op threads (and DVC stages
     # inheriting them) would oversubscribe the 2-core machine the suite is sized for

@@ -17,7 +17,7 @@ import yaml
 
 from a2d.config import PROJECT_ROOT
 
-from .conftest import real_data_root, skip_or_fail
+from .conftest import THREADS_BEFORE_PINNING, real_data_root, skip_or_fail
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
@@ -69,6 +69,10 @@ def ci_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
         "GIT_COMMITTER_NAME": "a2d-test",
         "GIT_COMMITTER_EMAIL": "test@a2d",
     }
+    # the stages may use every core (conftest pins each xdist worker to one thread for torch)
+    env.pop("OMP_NUM_THREADS", None)
+    if THREADS_BEFORE_PINNING is not None:
+        env["OMP_NUM_THREADS"] = THREADS_BEFORE_PINNING
     _sh(["git", "init", "-q"], repo, env)
     # a repo-local identity: dvc exp run commits, and CI machines have no global git config
     _sh(["git", "config", "user.email", "test@a2d.invalid"], repo, env)
