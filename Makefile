@@ -57,7 +57,7 @@ status: setup  ## what DVC would re-run
 models: setup  ## train / import the target models of the current params.yaml
 	dvc repro model
 
-test: setup  ## the whole test suite (about 15 minutes on 2 cores; includes the e2e ci-profile run)
+test: setup  ## the whole test suite (about 20 minutes on 2 cores; includes the e2e ci-profile run)
 	pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup  ## unit tests only (skips the slow end-to-end run)
