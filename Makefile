@@ -108,6 +108,16 @@ table3: restore  ## Table 3 (Z-score queries, thresholds, accuracies) -> results
 table7: restore  ## Table 7 (K, ratio, h, k, classifier sweeps; Env1 MNIST) -> results/tables/table7_env1_mnist.*
 	python -m a2d.pipeline.plan detect@env1_mnist
 	dvc repro detect@env1_mnist
+# Tables 5 and 6 (Appendix A): one stage, `parameter_tables`, renders both from params.yaml
+.PHONY: table5 table6
+table5: restore  ## Table 5 (Env1 crafting-attack parameters, ours beside the paper's) -> results/tables/table5.{csv,md}
+	python -m a2d.pipeline.plan parameter_tables
+	dvc repro parameter_tables
+
+table6: restore  ## Table 6 (Env2 crafting-attack parameters, ours beside the paper's) -> results/tables/table6.{csv,md}
+	python -m a2d.pipeline.plan parameter_tables
+	dvc repro parameter_tables
+
 .PHONY: table1 fig2 fig10
 table1: restore  ## Table 1: CLEVER scores, benign vs adversarial -> results/tables/table1.{csv,md}
 	python -m a2d.pipeline.plan table1
@@ -124,3 +134,34 @@ fig10: restore  ## Figure 10: JSMA_d attack time vs iterations -> results/figure
 .PHONY: docs
 docs: setup  ## the documentation site (docs/ -> site/, mkdocs build --strict)
 	mkdocs build --strict
+
+# Adaptive attacks (Section 6; conf/adaptive/): the stages before them (adaptive_sweep, magnet,
+# adaptive_a2d, adaptive_robustness) run as needed. `adaptive=cifar10` adds the CIFAR-10 parts.
+.PHONY: table4 fig7 fig8 fig11 grids aware adaptive
+table4: restore  ## Table 4 (CLEVER, BIM_d iterations, L2 of C&W-kappa examples) -> results/tables/table4.{csv,md}
+	python -m a2d.pipeline.plan table4
+	dvc repro table4
+
+fig7: restore  ## Figure 7 (adaptive attack success through A2D / AE / A2D+AE) -> results/figures/fig7_<model>.*, results/tables/fig7_<model>*.*
+	python -m a2d.pipeline.plan fig7
+	dvc repro fig7
+
+fig8: restore  ## Figure 8 (one pair, C&W at several kappas, image grid) -> results/figures/fig8.*, results/tables/fig8.*
+	python -m a2d.pipeline.plan adaptive_grid@fig8
+	dvc repro adaptive_grid@fig8
+
+fig11: restore  ## Figure 11 (every MNIST label pair at kappa 20, image grid) -> results/figures/fig11.*, results/tables/fig11.*
+	python -m a2d.pipeline.plan adaptive_grid@fig11
+	dvc repro adaptive_grid@fig11
+
+grids: restore  ## every image grid of adaptive.grids (Figures 8, 11; 12, 13 with adaptive=cifar10) -> results/figures/<grid>.*
+	python -m a2d.pipeline.plan adaptive_grid
+	dvc repro adaptive_grid
+
+aware: restore  ## the A2D-aware attack beside C&W-kappa, against calibrated A2D -> results/tables/aware_<model>.{csv,md}
+	python -m a2d.pipeline.plan adaptive_aware
+	dvc repro adaptive_aware
+
+adaptive: restore  ## all of Section 6: Table 4, Figure 7, the A2D-aware attack, the image grids
+	python -m a2d.pipeline.plan table4 fig7 adaptive_aware adaptive_grid
+	dvc repro table4 fig7 adaptive_aware adaptive_grid

@@ -219,6 +219,8 @@ class MutationConfig:
     max_candidates: int | None = None  # give up after this many candidates (None = 20 x n)
     batch_size: int = 1000  # inputs per forward pass
     sprt: SPRTConfig = field(default_factory=SPRTConfig)
+    report_operator: str = "NAI"  # Table 2's BL3 column and Table 3's BL3 row (one of operators)
+    targets: list[str] = field(default_factory=list)  # the bl3 stage's targets (Env2)
 
 
 @dataclass
@@ -271,6 +273,81 @@ class RQ1Config:
 
 
 @dataclass
+class AdaptiveCWConfig:
+    """C&W-L2 with confidence kappa (Section 6.1.2): a :data:`a2d.attacks.cw.CW_PRESETS` key and changes."""
+
+    preset: str = "magnet"  # Carlini's MagNet break, "the setting of [8]"
+    targeted: bool = True  # random targets among the other classes (seeded), as Carlini's
+    overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {steps: 1000} (a CPU substitute)
+    batch_size: int | None = None  # inputs attacked at once (None = all)
+
+
+@dataclass
+class AdaptiveA2DConfig:
+    """The A2D detector of Figure 7 and of the A2D-aware attack: one attack_d, Z-score, benign only."""
+
+    attack: str = "bim"  # the attack_d (its settings: costs.params.<dataset>)
+    n_fit: int = 500  # the first n images of the benign training pool fit the Z-score detector
+    n_holdout: int = 500  # the next n: held-out benign scores (AUROC, TPR, the calibrated FPR)
+    fpr: float = 0.05  # the A2D-aware attack's detector: calibrated to this benign FPR
+
+
+@dataclass
+class AdaptiveAwareConfig:
+    """The A2D-aware attack (beyond the paper, :class:`a2d.adaptive.A2DAwareAttack`) and its yardstick."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)  # the attacker's knobs (steps, ...)
+    compare_kappas: list[float] = field(default_factory=list)  # C&W-kappa rows beside it
+    batch_size: int | None = None
+
+
+@dataclass
+class MagNetConfig:
+    """MagNet's MNIST autoencoder detector ("AE", Figure 7a): architecture, training, threshold."""
+
+    dataset: str = "mnist"
+    structures: list[Any] = MISSING  # per autoencoder: filter counts and "average" / "max" pools
+    norms: list[int] = MISSING  # per autoencoder: the error norm p (1 or 2)
+    train: TrainConfig = field(default_factory=TrainConfig)  # train_subset: first N images
+    noise: float = MISSING  # std of the training noise
+    fpr: float = MISSING  # each detector's false-positive rate on the validation images
+    n_validation: int = MISSING  # the first n training images set the thresholds
+
+
+@dataclass
+class AdaptiveGridConfig:
+    """One image grid (Figures 8, 9, 11-13): which model, which source images, which kappas."""
+
+    model: str = MISSING  # the attacked model
+    sets: str = MISSING  # the target whose benign evaluation set gives the source images
+    layout: str = MISSING  # kappas: a row per pair, a column per kappa | pairs: every label pair
+    kappas: list[float] = MISSING  # kappas layout: the columns; pairs layout: exactly one kappa
+    pairs: list[list[int]] = field(default_factory=list)  # kappas layout: [source, target] rows
+    classes: list[int] | None = None  # pairs layout: rows and columns (None = every class)
+
+
+@dataclass
+class AdaptiveConfig:
+    """Adaptive attacks (paper Section 6): Table 4, Figure 7, the A2D-aware attack, image grids."""
+
+    targets: list[str] = field(default_factory=list)  # Table 4 rows: C&W-kappa on the target
+    # kappa sweeps: attacked model -> the target whose benign evaluation set they start from
+    sweeps: dict[str, str] = field(default_factory=dict)
+    # Figure 7 panels and the A2D-aware attack: defended model -> the target of its benign pool
+    defended: dict[str, str] = field(default_factory=dict)
+    n_images: int = MISSING  # the first n benign evaluation images the model classifies correctly
+    kappas: list[float] = MISSING  # the sweep (Figure 7's x axis)
+    table4_kappas: list[float] = MISSING  # Table 4's columns, a subset of kappas
+    caps: dict[str, float] = field(default_factory=dict)  # dataset -> Figure 7's L2 cap
+    defences: dict[str, list[str]] = field(default_factory=dict)  # dataset -> a2d | ae
+    cw: AdaptiveCWConfig = field(default_factory=AdaptiveCWConfig)
+    a2d: AdaptiveA2DConfig = field(default_factory=AdaptiveA2DConfig)
+    aware: AdaptiveAwareConfig = field(default_factory=AdaptiveAwareConfig)
+    magnet: MagNetConfig = field(default_factory=MagNetConfig)
+    grids: dict[str, AdaptiveGridConfig] = field(default_factory=dict)
+
+
+@dataclass
 class ShardsConfig:
     """Where the per-input work of the costs and CLEVER stages runs (:mod:`a2d.pipeline.shards`).
 
@@ -306,6 +383,7 @@ class Params:
     clever: CleverConfig = field(default_factory=CleverConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     rq1: RQ1Config = field(default_factory=RQ1Config)
+    adaptive: AdaptiveConfig = field(default_factory=AdaptiveConfig)
     shards: ShardsConfig = field(default_factory=ShardsConfig)
 
 
@@ -338,6 +416,13 @@ MUTATION_OPERATORS = ("GF", "WS", "NS", "NAI")
 """:data:`a2d.baselines.mutation.OPERATORS`: BL3's model mutation operators."""
 NOISE_RULE_NAMES = ("flip", "l2")
 """The named noise rules of :func:`a2d.baselines.noise.check_noise_rule` (else a positive std)."""
+CW_PRESET_NAMES = ("paper", "authors", "foolbox3", "magnet")
+"""Keys of :data:`a2d.attacks.cw.CW_PRESETS` (the C&W settings)."""
+ADAPTIVE_DEFENCES = ("a2d", "ae")
+"""Figure 7's detectors (:mod:`a2d.adaptive.success`): A2D, MagNet's autoencoder ("AE")."""
+GRID_LAYOUTS = ("kappas", "pairs")
+"""Image grid layouts (:mod:`a2d.adaptive.grids`): one pair per row and a kappa per column
+(Figure 8), or every label pair at one kappa (Figures 11-13)."""
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -453,6 +538,7 @@ def validate(params: Params) -> None:
     _validate_detector(params)
     _validate_clever(params.clever)
     _validate_rq1(params)
+    _validate_adaptive(params)
     validate_shards(params.shards)
 
 
@@ -740,6 +826,130 @@ def _validate_rq1(params: Params) -> None:
             )
 
 
+def _validate_adaptive(params: Params) -> None:
+    """Section 6: every model and target named must exist, every sweep a stage needs must be run."""
+    cfg = params.adaptive
+    for key, model, sets in [
+        *(("sweeps", m, t) for m, t in cfg.sweeps.items()),
+        *(("defended", m, t) for m, t in cfg.defended.items()),
+        *((f"grids.{g}", s.model, s.sets) for g, s in cfg.grids.items()),
+    ]:
+        if model not in params.models:
+            raise ConfigError(
+                f"adaptive.{key} attacks {model!r}, not a model{_suggest(model, list(params.models))}"
+            )
+        if sets not in params.craft.targets:
+            raise ConfigError(
+                f"adaptive.{key}: the benign sets of {sets!r} come from the craft stage, but "
+                f"craft.targets {params.craft.targets} does not craft it"
+            )
+        if params.models[model].dataset != params.models[sets].dataset:
+            raise ConfigError(
+                f"adaptive.{key}: {model!r} and the sets of {sets!r} are on different datasets"
+            )
+    for target in cfg.targets:
+        if cfg.sweeps.get(target) != target:
+            raise ConfigError(
+                f"adaptive.targets has {target!r}: Table 4 needs its own sweep, "
+                f"adaptive.sweeps.{target}: {target}"
+            )
+    for model, sets in cfg.defended.items():
+        if cfg.sweeps.get(model) != sets:
+            raise ConfigError(
+                f"adaptive.defended.{model}: Figure 7 reads its kappa sweep; add "
+                f"adaptive.sweeps.{model}: {sets}"
+            )
+        dataset = params.models[model].dataset
+        if dataset not in cfg.caps or dataset not in cfg.defences:
+            raise ConfigError(
+                f"adaptive.caps.{dataset} and adaptive.defences.{dataset} must be set for "
+                f"Figure 7 of {model!r}"
+            )
+    for dataset, names in cfg.defences.items():
+        bad = [n for n in names if n not in ADAPTIVE_DEFENCES]
+        if bad:
+            raise ConfigError(
+                f"adaptive.defences.{dataset} has {bad[0]!r}{_suggest(bad[0], list(ADAPTIVE_DEFENCES))}; "
+                f"valid: {', '.join(ADAPTIVE_DEFENCES)}"
+            )
+        if "ae" in names and dataset != cfg.magnet.dataset:
+            raise ConfigError(
+                f"adaptive.defences.{dataset} has 'ae' but MagNet's autoencoders are trained on "
+                f"{cfg.magnet.dataset!r} (adaptive.magnet.dataset)"
+            )
+    kappas = [*cfg.kappas, *cfg.table4_kappas, *cfg.aware.compare_kappas]
+    if not cfg.kappas or any(not k >= 0 for k in kappas):
+        raise ConfigError(f"adaptive kappas must be non-empty lists of numbers >= 0, got {kappas}")
+    for key, subset in (
+        ("table4_kappas", cfg.table4_kappas),
+        ("aware.compare_kappas", cfg.aware.compare_kappas),
+    ):
+        missing = [k for k in subset if k not in cfg.kappas]
+        if missing:
+            raise ConfigError(
+                f"adaptive.{key} has {missing}, which adaptive.kappas {cfg.kappas} does not sweep"
+            )
+    if cfg.cw.preset not in CW_PRESET_NAMES:
+        raise ConfigError(
+            f"adaptive.cw.preset={cfg.cw.preset!r}{_suggest(cfg.cw.preset, list(CW_PRESET_NAMES))}; "
+            f"valid: {', '.join(CW_PRESET_NAMES)}"
+        )
+    if "confidence" in cfg.cw.overrides:
+        raise ConfigError("adaptive.cw.overrides sets 'confidence'; the kappas are adaptive.kappas")
+    if cfg.a2d.attack not in params.costs.attacks:
+        raise ConfigError(
+            f"adaptive.a2d.attack={cfg.a2d.attack!r} is not in costs.attacks "
+            f"{params.costs.attacks}{_suggest(cfg.a2d.attack, params.costs.attacks)} (A2D keeps "
+            "the costs stage's pool costs where they were measured on the defended model)"
+        )
+    counts = {
+        "n_images": cfg.n_images,
+        "a2d.n_fit": cfg.a2d.n_fit,
+        "a2d.n_holdout": cfg.a2d.n_holdout,
+        "magnet.n_validation": cfg.magnet.n_validation,
+    }
+    for key, value in counts.items():
+        if value < 2:
+            raise ConfigError(f"adaptive.{key}={value}; expected a count >= 2")
+    if not 0 < cfg.a2d.fpr < 1 or not 0 <= cfg.magnet.fpr < 1:
+        raise ConfigError(
+            f"adaptive.a2d.fpr={cfg.a2d.fpr} and adaptive.magnet.fpr={cfg.magnet.fpr} must be rates in [0, 1)"
+        )
+    if len(cfg.magnet.structures) != len(cfg.magnet.norms) or not cfg.magnet.structures:
+        raise ConfigError(
+            f"adaptive.magnet needs one norm per autoencoder: {len(cfg.magnet.structures)} "
+            f"structure(s), norms={cfg.magnet.norms}"
+        )
+    for name, grid in cfg.grids.items():
+        _validate_grid(name, grid)
+
+
+def _validate_grid(name: str, grid: AdaptiveGridConfig) -> None:
+    if grid.layout not in GRID_LAYOUTS:
+        raise ConfigError(
+            f"adaptive.grids.{name}.layout={grid.layout!r}{_suggest(grid.layout, list(GRID_LAYOUTS))}; "
+            f"valid: {', '.join(GRID_LAYOUTS)}"
+        )
+    if grid.layout == "pairs" and len(grid.kappas) != 1:
+        raise ConfigError(
+            f"adaptive.grids.{name}: the pairs layout runs one kappa, got kappas={grid.kappas}"
+        )
+    if grid.layout == "kappas" and (not grid.kappas or not grid.pairs):
+        raise ConfigError(
+            f"adaptive.grids.{name}: the kappas layout needs kappas and pairs ([source, target] "
+            f"rows), got kappas={grid.kappas}, pairs={grid.pairs}"
+        )
+    bad = [p for p in grid.pairs if len(p) != 2 or p[0] == p[1]]
+    if bad:
+        raise ConfigError(
+            f"adaptive.grids.{name}.pairs has {bad[0]}; expected [source class, other target class]"
+        )
+    if grid.classes is not None and len(set(grid.classes)) < 2:
+        raise ConfigError(
+            f"adaptive.grids.{name}.classes={grid.classes}; expected two classes or more"
+        )
+
+
 def _check_noise_rule(rule: object, *, what: str) -> None:
     """:func:`a2d.baselines.noise.check_noise_rule` without its torch import (a test keeps them equal)."""
     if rule in NOISE_RULE_NAMES:
@@ -789,6 +999,17 @@ def _validate_bl3(params: Params) -> None:
             raise ConfigError(
                 f"baselines.bl3.operators has {name!r}{_suggest(name, list(MUTATION_OPERATORS))}; "
                 f"valid: {', '.join(MUTATION_OPERATORS)}"
+            )
+    if bl3.report_operator not in bl3.operators:
+        raise ConfigError(
+            f"baselines.bl3.report_operator={bl3.report_operator!r} is not one of "
+            f"baselines.bl3.operators {bl3.operators}; the paper's BL3 numbers are NAI's"
+        )
+    for target in bl3.targets:
+        if target not in params.models:
+            raise ConfigError(
+                f"baselines.bl3.targets has {target!r}, which is not a model"
+                f"{_suggest(target, list(params.models))}; valid: {', '.join(params.models)}"
             )
     for dataset, rate in bl3.rate.items():
         if dataset not in params.datasets:
@@ -927,6 +1148,21 @@ def dataset_cost_hyperparameters(params: Params, dataset: str, attack: str) -> d
             f"settings: {known})"
         )
     return dict(per_dataset[attack])
+
+
+def adaptive_grid(params: Params, name: str) -> AdaptiveGridConfig:
+    """The image grid ``name`` of ``adaptive.grids`` (conf/adaptive/).
+
+    Raises:
+        ConfigError: no such grid, naming the closest and all configured ones.
+    """
+    grids = params.adaptive.grids
+    if name not in grids:
+        raise ConfigError(
+            f"adaptive.grids has no {name!r}{_suggest(name, list(grids))}; "
+            f"configured: {', '.join(sorted(grids)) or 'none'}"
+        )
+    return grids[name]
 
 
 def to_dict(obj: Any) -> Any:

@@ -4,14 +4,18 @@ Reads the target's weights, its example sets (craft stage) and its test split (t
 accuracy filter), makes or reuses the cached mutants of each operator (``--mutants``, one JSON
 of seeds per operator) and writes one metrics JSON: per operator the LCR AUROC of every attack
 (Table 2) and the SPRT's accuracy and mean mutants used on benign and adversarial inputs,
-textbook and in BL3's counting (Table 3) (:func:`a2d.baselines.mutation.evaluate_mutation`).
+textbook and in BL3's counting (Table 3) (:func:`a2d.baselines.mutation.evaluate_mutation`),
+plus the reported operator's view (``baselines.bl3.report_operator``,
+:func:`a2d.baselines.mutation.report_view`): ``bl3`` (crafting attack -> ``auroc``, ``n``: the
+table2 stage reads it like BL1's) and ``bl3_sprt`` (Table 3's BL3 row: the detect stage's
+``--bl3``).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from a2d.baselines.mutation import MutationSettings, evaluate_mutation
+from a2d.baselines.mutation import MutationSettings, evaluate_mutation, report_view
 from a2d.config import Params, bl3_settings, dataset_config, dataset_of
 from a2d.data import load_split
 from a2d.utils.device import resolve_device
@@ -27,15 +31,7 @@ def main(args: argparse.Namespace, params: Params) -> None:
     test = load_split(
         dataset_config(params, args.target).torchvision_class, data_root(params), train=False
     )
-    settings = MutationSettings(
-        operators=tuple(cfg.operators),
-        rate=cfg.rate[dataset_of(params, args.target)],
-        n_mutants=cfg.n_mutants,
-        tolerance=cfg.tolerance,
-        max_candidates=cfg.max_candidates,
-        batch_size=cfg.batch_size,
-        **vars(cfg.sprt),
-    )
+    settings = MutationSettings.from_config(cfg, dataset=dataset_of(params, args.target))
     scores = evaluate_mutation(
         model,
         args.sets,
@@ -46,7 +42,8 @@ def main(args: argparse.Namespace, params: Params) -> None:
         model_hash=sha256_file(args.weights),
         seed=params.seed,
     )
-    write_json_atomic(args.metrics, {"target": args.target, **scores})
+    view = report_view(scores, cfg.report_operator)
+    write_json_atomic(args.metrics, {"target": args.target, **scores, **view})
 
 
 def cli() -> None:
@@ -57,7 +54,11 @@ def cli() -> None:
     p.add_argument(
         "--mutants", required=True, help="output: folder of the cached mutant banks (JSON)"
     )
-    p.add_argument("--metrics", required=True, help="output: BL3 AUROCs and SPRT results (JSON)")
+    p.add_argument(
+        "--metrics",
+        required=True,
+        help="output: BL3 AUROCs, SPRT results and their table views (JSON)",
+    )
     run("bl3", main, p.parse_args())
 
 

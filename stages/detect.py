@@ -7,9 +7,9 @@ Table 3 and Table 7 (CSV + Markdown, the paper beside ours;
 :func:`a2d.reporting.detector_tables.write_detector_tables`), a metrics JSON of headline
 numbers, and the END detectors as users load them (:class:`a2d.AttackAsDefense` JSON, fitted on
 the precomputed costs with the target model and the attacks_d settings). Nothing is attacked
-here.
+here. With ``--bl3`` (an Env2 target's bl3 stage JSON), Table 3 also has BL3's rows.
 
-Longer than 40 logic lines because it has ten arguments (seven outputs), the two library calls
+Longer than 40 logic lines because it has eleven arguments (seven outputs), the two library calls
 pass a dozen settings and paths by keyword, one per line, and it saves the END detectors with
 the target model. The measuring is in :mod:`a2d.detectors.run`, the laying out in
 :mod:`a2d.reporting.detector_tables`.
@@ -25,7 +25,7 @@ from a2d.costs.settings import target_cost_attack_specs
 from a2d.detectors.experiments import CostSets, end_detectors
 from a2d.detectors.run import run_detectors
 from a2d.errors import ConfigError
-from a2d.reporting.detector_tables import headline_metrics, write_detector_tables
+from a2d.reporting.detector_tables import headline_metrics, read_bl3_sprt, write_detector_tables
 from a2d.reporting.headline import detector_rows, write_headline_rows
 from a2d.utils.device import resolve_device
 from a2d.utils.io import write_json_atomic
@@ -43,6 +43,7 @@ def main(args: argparse.Namespace, params: Params) -> None:
             f"target {target!r} has no crafted sets (craft.attacks.{target} is not set); "
             f"detect runs on craft.targets: {', '.join(params.craft.targets)}"
         )
+    bl3 = read_bl3_sprt(args.bl3, target=target) if args.bl3 else None
     measured = run_detectors(
         args.costs,
         attacks=list(cfg.attacks or params.costs.attacks),
@@ -62,6 +63,7 @@ def main(args: argparse.Namespace, params: Params) -> None:
         fig6_table=args.fig6_table,
         table3=args.table3,
         table7=args.table7,
+        bl3=bl3,
     )
     _save_end_detectors(args, params, measured.sets)
     metrics = headline_metrics(
@@ -105,6 +107,9 @@ def cli() -> None:
     p.add_argument("--table7", required=True, help="output: Table 7 without suffix (.csv, .md)")
     p.add_argument("--metrics", required=True, help="output: detector accuracies (JSON)")
     p.add_argument("--headline", required=True, help="output: folder of headline rows (metrics)")
+    p.add_argument(
+        "--bl3", default=None, help="input, optional: BL3's metrics JSON (bl3 stage), Table 3 rows"
+    )
     run("detect", main, p.parse_args())
 
 

@@ -18,9 +18,11 @@ from a2d.baselines.magnet import (
     autoencoder_i,
     autoencoder_ii,
     fit_magnet,
+    fit_magnet_config,
     fpr_threshold,
     load_magnet,
     magnet_split,
+    magnet_summary,
     reconstruction_errors,
     save_magnet,
     train_autoencoder,
@@ -216,3 +218,25 @@ def test_magnet_split_is_first_n_validation() -> None:
     assert validation.indices.tolist() == [0, 1, 2] and len(rest) == 7
     with pytest.raises(ValueError, match=r"n_validation=10 must leave images on both sides"):
         magnet_split(_images(10), 10)
+
+
+def test_fit_magnet_config_follows_the_adaptive_magnet_section() -> None:
+    """The magnet stage's call: structures, norms, noise, FPR and validation size from config."""
+    from a2d.config import MagNetConfig
+
+    cfg = MagNetConfig(
+        structures=[[3]],
+        norms=[1],
+        train=TrainConfig(epochs=1, batch_size=32, optimizer="adam", lr=0.01, eps=1e-7),
+        noise=0.1,
+        fpr=0.1,
+        n_validation=20,
+    )
+    detector = fit_magnet_config(_images(60), cfg, seed=0, device=torch.device("cpu"))
+    assert [ae.structure for ae in detector.autoencoders] == [(3,)]
+    assert detector.norms == (1,) and detector.fpr == 0.1 and detector.n_validation_ == 20
+    summary = magnet_summary(detector, _images(10, seed=2).x)
+    assert summary["n_validation"] == 20 and summary["n_test"] == 10
+    (only,) = summary["detectors"]
+    assert only["structure"] == [3] and only["norm"] == 1
+    assert only["validation_fpr"] <= 0.1 and 0 <= summary["test_fpr"] <= 1

@@ -31,6 +31,7 @@ from a2d.baselines.mutation import (
     make_mutant,
     mutant_bank,
     mutate_,
+    report_view,
 )
 from a2d.data.sets import ExampleSet, save_set
 from a2d.errors import ConfigError, DataError
@@ -496,3 +497,14 @@ def test_evaluate_mutation_scores_kept_rows_and_reports_all(trained, tmp_path: P
     assert cell["n"] == int(success.sum()) and cell["successful_only"] and cell["n_all"] == 20
     assert 0 <= cell["auroc"] <= 1 and 0 <= cell["auroc_all"] <= 1
     assert set(cell["sprt"]) == set(cell["sprt_compat"]) == {"accuracy", "mean_mutants", "n"}
+    # Table 3 pools the attacks' kept inputs (one attack here: the pool is its cell)
+    pooled = nai["adversarial"]
+    assert pooled["n"] == cell["n"]
+    assert pooled["sprt"] == cell["sprt"] and pooled["sprt_compat"] == cell["sprt_compat"]
+    view = report_view(result, "GF")
+    assert view["bl3"]["fgsm"]["auroc"] == result["operators"]["GF"]["attacks"]["fgsm"]["auroc"]
+    assert (
+        view["bl3_sprt"]["compat"]["benign_q"]
+        == (result["operators"]["GF"]["benign"]["sprt_compat"]["mean_mutants"])
+    )
+    assert view["bl3_sprt"]["max_mutants"] == 20

@@ -15,7 +15,7 @@ from a2d.config import PROJECT_ROOT
 
 REMOTE = PROJECT_ROOT / "data" / "remote" / "files" / "md5"
 
-RECRAFTING: set[str] = {"craft@env1_cifar10"}
+RECRAFTING: set[str] = set()
 """Stages whose locked outputs are known to be missing from the remote while they are re-crafted
 (their cache was lost with a machine); each is named in results/DEVIATIONS.md. Keep it empty."""
 

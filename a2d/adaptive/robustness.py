@@ -2,9 +2,11 @@
 
 The paper's claim (Section 6.1.2): the larger kappa, the more robust the adversarial example
 (higher CLEVER score, more BIM_d iterations to attack it again) and the larger its distortion.
-:func:`confidence_robustness` measures every example of a kappa sweep; :func:`table4_statistics`
-gives the per-kappa means that Table 4 prints (reporting lays them beside the paper's:
-:mod:`a2d.reporting.adaptive`).
+:func:`confidence_robustness` measures every example of a kappa sweep (:func:`run_robustness`,
+the ``adaptive_robustness`` stage's call, with the configured CLEVER sampling);
+:func:`table4_statistics` gives the per-kappa means that Table 4 prints (reporting lays them
+beside the paper's: :mod:`a2d.reporting.adaptive`). Only ``table4_statistics`` is needed by the
+``table4`` stage, so the torch-side imports sit inside the functions that use them.
 
 CLEVER comes from :func:`a2d.robustness.tables.clever_table` (the ``clever`` stage's scores,
 same settings and per-image seeds); BIM_d iterations from the project's one cost path
@@ -19,19 +21,21 @@ Notes:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from a2d.adaptive.examples import AdaptiveExamples
-from a2d.costs.suite import AttackCosts, CostSuite
-from a2d.robustness.tables import CleverSettings, clever_table
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the table4 stage imports table4_statistics alone: pandas, no torch
     from torch import nn
 
+    from a2d.adaptive.examples import AdaptiveExamples
+    from a2d.config import CleverConfig
+    from a2d.costs.suite import AttackCosts, CostSuite
     from a2d.detectors.attack_as_defense import AttackAsDefense
+    from a2d.models.wrapper import ClassifierWrapper
+    from a2d.robustness.tables import CleverSettings
 
 EXAMPLE_COLUMNS = ("kappa", "index", "label", "target", "prediction", "success", "l2", "margin")
 """The leading columns of :func:`confidence_robustness`'s frame; ``clever`` and ``cost_<attack_d>``
@@ -40,6 +44,8 @@ follow."""
 
 def attack_costs(costs: CostSuite | AttackAsDefense, examples: AdaptiveExamples) -> AttackCosts:
     """The attacks_d costs of ``examples.adversarial`` through ``costs`` (ids = source indices)."""
+    from a2d.costs.suite import CostSuite
+
     if isinstance(costs, CostSuite):
         return costs.costs(examples.adversarial, ids=examples.indices)
     return costs.attack_costs(examples.adversarial, ids=examples.indices)
@@ -71,6 +77,8 @@ def confidence_robustness(
         A frame with :data:`EXAMPLE_COLUMNS`, ``clever`` and ``cost_<attack_d>`` columns. CLEVER
         and the costs are measured on successful examples only (NaN elsewhere).
     """
+    from a2d.robustness.tables import clever_table
+
     frames = []
     for kappa, found in examples.items():
         frame = pd.DataFrame(
@@ -135,3 +143,30 @@ def table4_statistics(frame: pd.DataFrame, *, attack: str = "bim") -> pd.DataFra
 def _mean(values: pd.Series) -> float:
     finite = values.astype(float).dropna()
     return float(finite.mean()) if len(finite) else float("nan")
+
+
+def run_robustness(
+    model: ClassifierWrapper,
+    sweep: Mapping[float, AdaptiveExamples],
+    *,
+    attack_specs: Mapping[str, Mapping[str, Any]],
+    clever: CleverConfig,
+    seed: int,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
+    """The ``adaptive_robustness`` stage: Table 4's numbers for every example of a sweep.
+
+    :func:`a2d.adaptive.robustness.confidence_robustness` with the ``clever`` stage's sampling
+    (untargeted scores only, Table 4's) and the attacks_d of ``attack_specs`` through
+    :class:`~a2d.costs.suite.CostSuite` (one ``cost_<attack_d>`` column each); ``batch_size``
+    as :func:`a2d.adaptive.run.cost_batch_size`.
+    """
+    from a2d.adaptive.run import cost_batch_size
+    from a2d.costs.suite import CostSuite
+    from a2d.robustness.run import settings_from
+
+    settings = replace(settings_from(clever), targets=("untargeted",))
+    largest = max(sweep.values(), key=len, default=None)
+    batch = None if largest is None else cost_batch_size(model, largest.x, batch_size)
+    suite = CostSuite(model, {k: dict(v) for k, v in attack_specs.items()}, batch_size=batch)
+    return confidence_robustness(model, sweep, costs=suite, clever=settings, seed=seed)

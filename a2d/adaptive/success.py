@@ -8,6 +8,7 @@ the defence does not flag it. A defence is anything that flags inputs (:data:`De
 Adversarial training is not a detector: Figure 7b attacks the adversarially trained model, and
 its "AT" curve is the ``none`` defence on that model.
 
+- :func:`configured_defences`: the defences named in config, built from their detectors.
 - :func:`defence_flags`: every defence's (and combination's) flags on one set of inputs.
 - :func:`attack_success`: per kappa and defence, the attack success rate (ASR) and mean L2
   (Figure 7's two axes).
@@ -60,6 +61,41 @@ def magnet_defence(detector: MagNetDetector) -> Defence:
         return detector.predict(examples.adversarial).astype(bool)
 
     return flags
+
+
+def configured_defences(
+    names: Sequence[str],
+    *,
+    a2d: AttackAsDefense | None = None,
+    magnet: MagNetDetector | None = None,
+) -> tuple[dict[str, Defence], dict[str, list[str]]]:
+    """Figure 7's defences by name (``adaptive.defences.<dataset>``), and their combination.
+
+    Args:
+        names: ``"a2d"`` and / or ``"ae"``.
+        a2d: the fitted A2D detector (needed for ``"a2d"``).
+        magnet: MagNet's fitted detector (needed for ``"ae"``).
+
+    Returns:
+        ``(defences, combined)``: name -> :data:`Defence`, and ``{"a2d+ae": ["a2d", "ae"]}``
+        when both are named (Figure 7a's "A2D+AE"), else ``{}``.
+
+    Raises:
+        ValueError: an unknown name, or a named defence without its detector.
+    """
+    built: dict[str, Defence] = {}
+    for name in names:
+        if name == "a2d" and a2d is not None:
+            built[name] = a2d_defence(a2d)
+        elif name == "ae" and magnet is not None:
+            built[name] = magnet_defence(magnet)
+        else:
+            raise ValueError(
+                f"defence {name!r} needs its detector (a2d=... for 'a2d', magnet=... for 'ae'); "
+                "known defences: a2d, ae"
+            )
+    combined = {"a2d+ae": ["a2d", "ae"]} if {"a2d", "ae"} <= set(built) else {}
+    return built, combined
 
 
 def defence_flags(

@@ -15,6 +15,8 @@ validation images for a fixed false-positive rate.
   any of them flags, as MagNet does.
 - :func:`magnet_split` and :func:`fit_magnet`: MagNet's MNIST recipe end to end;
   :func:`save_magnet` / :func:`load_magnet`: the fitted detector on disk.
+- :func:`fit_magnet_config` and :func:`magnet_summary`: the ``magnet`` stage's library calls
+  (the recipe from ``adaptive.magnet`` in params.yaml; thresholds and false-positive rates).
 
 References:
     Meng and Chen, "MagNet: a Two-Pronged Defense against Adversarial Examples", CCS 2017
@@ -57,6 +59,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
+from a2d.config import MagNetConfig
 from a2d.data.datasets import DatasetSplit
 from a2d.errors import DataError
 from a2d.pipeline.resume import write_torch
@@ -487,3 +490,60 @@ def load_magnet(
     detector.validation_fpr_ = np.asarray(saved["validation_fpr"], dtype=np.float64)
     detector.n_validation_ = int(saved["n_validation"])
     return detector
+
+
+def fit_magnet_config(
+    train: DatasetSplit,
+    cfg: MagNetConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+) -> MagNetDetector:
+    """:func:`fit_magnet` with the recipe of ``adaptive.magnet`` (structures, norms, training,
+    noise, FPR, validation size); ``train`` is the training split (its first
+    ``cfg.train.train_subset`` images, as the caller loaded them)."""
+    return fit_magnet(
+        train,
+        seed=seed,
+        device=device,
+        cfg=cfg.train,
+        noise=cfg.noise,
+        fpr=cfg.fpr,
+        n_validation=cfg.n_validation,
+        structures=[tuple(structure) for structure in cfg.structures],
+        norms=tuple(int(p) for p in cfg.norms),
+        checkpoint_dir=checkpoint_dir,
+    )
+
+
+def magnet_summary(detector: MagNetDetector, test: Tensor) -> dict[str, Any]:
+    """A fitted detector's numbers: per autoencoder its structure, norm, threshold, validation
+    FPR and mean error and FPR on benign ``test`` images; overall FPR on ``test``."""
+    check_is_fitted(detector, "thresholds_")
+    errors = detector.errors(test)
+    flagged = errors > detector.thresholds_
+    return {
+        "n_validation": detector.n_validation_,
+        "n_test": int(len(test)),
+        "test_fpr": float(flagged.any(axis=1).mean()) if len(test) else float("nan"),
+        "detectors": [
+            {
+                "structure": list(getattr(ae, "structure", ())),
+                "norm": int(p),
+                "threshold": float(threshold),
+                "validation_fpr": float(val_fpr),
+                "test_fpr": float(flagged[:, j].mean()) if len(test) else float("nan"),
+                "test_mean_error": float(errors[:, j].mean()) if len(test) else float("nan"),
+            }
+            for j, (ae, p, threshold, val_fpr) in enumerate(
+                zip(
+                    detector.autoencoders,
+                    detector.norms,
+                    detector.thresholds_,
+                    detector.validation_fpr_,
+                    strict=True,
+                )
+            )
+        ],
+    }

@@ -14,7 +14,8 @@ which reads mutants one at a time and stops as soon as it can decide.
   and the LCR; :func:`lcr_threshold`: BL3's normal LCR bound (mean + 99% half-width).
 - :class:`SPRTDetector`: the textbook SPRT, or BL3's own loop with ``compat=True``.
 - :func:`evaluate_mutation`: all of it on a target's example sets (the library call behind
-  a ``bl3`` stage).
+  the ``bl3`` stage); :func:`report_view`: one operator's numbers laid out for Table 2 (a
+  baselines document's ``bl3`` key) and Table 3 (``bl3_sprt``).
 
 References:
     Wang, Dong, Sun, Wang, Zhang. Adversarial Sample Detection for Deep Neural Network through
@@ -57,7 +58,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -73,6 +74,9 @@ from a2d.errors import ConfigError, DataError
 from a2d.pipeline.resume import fingerprint
 from a2d.utils.io import write_json_atomic
 from a2d.utils.progress import progress
+
+if TYPE_CHECKING:
+    from a2d.config import MutationConfig
 
 log = logging.getLogger(__name__)
 
@@ -628,6 +632,19 @@ class MutationSettings:
     max_mutants: int = 500
     batch_size: int = 1000
 
+    @classmethod
+    def from_config(cls, cfg: MutationConfig, *, dataset: str) -> MutationSettings:
+        """The settings ``baselines.bl3`` (``cfg``) gives a target of ``dataset`` (its rate)."""
+        return cls(
+            operators=tuple(cfg.operators),
+            rate=cfg.rate[dataset],
+            n_mutants=cfg.n_mutants,
+            tolerance=cfg.tolerance,
+            max_candidates=cfg.max_candidates,
+            batch_size=cfg.batch_size,
+            **asdict(cfg.sprt),
+        )
+
 
 def evaluate_mutation(
     model: nn.Module,
@@ -656,7 +673,10 @@ def evaluate_mutation(
 
     Returns ``{"settings": ..., "operators": {op: {"seed_accuracy", "min_accuracy",
     "candidates", "threshold", "benign": {...}, "attacks": {attack: {"n", "auroc",
-    "auroc_all" (where failed rows were dropped), "lcr_mean", "sprt", "sprt_compat"}}}}}``.
+    "auroc_all" (where failed rows were dropped), "lcr_mean", "sprt", "sprt_compat"}},
+    "adversarial": {"n", "sprt", "sprt_compat"}}}}`` (``adversarial``: every attack's kept
+    inputs pooled, as Table 3 reports them). :func:`report_view` picks one operator for the
+    tables.
     """
     eval_sets, train_sets = load_sets(folder, "eval"), load_sets(folder, "train")
     if "benign" not in eval_sets:
@@ -732,6 +752,7 @@ def _operator_scores(
         },
         "attacks": {},
     }
+    pooled: list[np.ndarray] = []  # every kept adversarial input: Table 3 pools the attacks
     for attack, example_set in sets.items():
         if attack in ("normal", "benign"):
             continue
@@ -755,4 +776,79 @@ def _operator_scores(
             cell["auroc_all"] = round(auroc(lcr[rows["benign"]], lcr[part]), 4)
             cell["n_all"] = int(len(keep))
         out["attacks"][attack] = cell
+        pooled.append(adv_changes)
+    adversarial = np.concatenate(pooled) if pooled else changes[:0]
+    out["adversarial"] = {
+        "n": int(len(adversarial)),
+        **{m: sprt_summary(d.decide(adversarial), adversarial=True) for m, d in detectors.items()},
+    }
     return out
+
+
+REPORT_KEY = "bl3"
+"""The report view's Table 2 key: crafting attack -> AUROC cell (a baselines document's key)."""
+SPRT_REPORT_KEY = "bl3_sprt"
+"""The report view's Table 3 key: one operator's SPRT, both countings, attacks pooled."""
+SPRT_MODES = {"compat": "sprt_compat", "textbook": "sprt"}
+"""The report view's SPRT countings -> :func:`evaluate_mutation`'s keys (``compat``: BL3's)."""
+
+
+def report_view(scores: Mapping[str, Any], operator: str) -> dict[str, Any]:
+    """Tables 2 and 3's view of :func:`evaluate_mutation`'s ``scores``: one operator's numbers.
+
+    Args:
+        scores: what :func:`evaluate_mutation` returned (or the ``bl3`` stage's JSON).
+        operator: the reported operator (``baselines.bl3.report_operator``; the paper's BL3
+            numbers are NAI's).
+
+    Returns:
+        ``{"report_operator": operator, "bl3": {attack: {"auroc", "n", "operator", ...}},
+        "bl3_sprt": {"operator", "threshold", "max_mutants", "compat": {...}, "textbook":
+        {...}}}``. ``bl3`` has a baselines document's shape (crafting attack -> ``auroc``,
+        ``n``, plus ``auroc_all``/``n_all`` where failed adversarials were dropped), so Table 2
+        reads it like BL1's. Each ``bl3_sprt`` counting holds Table 3's quantities: ``adv_q`` /
+        ``benign_q`` (mean mutants used, one model query each), ``acc_adv`` / ``acc_benign``,
+        and ``n_adv`` / ``n_benign``; adversarial inputs are pooled over the attacks.
+
+    Raises:
+        DataError: ``scores`` has no such operator, or lacks the pooled SPRT summary.
+    """
+    measured = scores.get("operators", {})
+    if operator not in measured:
+        raise DataError(
+            f"the BL3 metrics have no operator {operator!r} (measured: "
+            f"{', '.join(measured) or 'none'}); add it to baselines.bl3.operators and rerun the "
+            "bl3 stage, or set baselines.bl3.report_operator to a measured one"
+        )
+    numbers = measured[operator]
+    if "adversarial" not in numbers:
+        raise DataError(
+            f"the BL3 metrics of {operator} have no pooled adversarial SPRT summary (an older "
+            "bl3 stage wrote them); rerun the bl3 stage"
+        )
+    table2 = {
+        attack: {
+            "operator": operator,
+            **{k: v for k, v in cell.items() if k not in SPRT_MODES.values()},
+        }
+        for attack, cell in numbers["attacks"].items()
+    }
+
+    def counting(mode: str) -> dict[str, Any]:
+        benign, adversarial = numbers["benign"][mode], numbers["adversarial"][mode]
+        return {
+            "adv_q": adversarial["mean_mutants"],
+            "acc_adv": adversarial["accuracy"],
+            "benign_q": benign["mean_mutants"],
+            "acc_benign": benign["accuracy"],
+            "n_adv": adversarial["n"],
+            "n_benign": benign["n"],
+        }
+
+    table3 = {
+        "operator": operator,
+        "threshold": numbers["threshold"],
+        "max_mutants": scores.get("settings", {}).get("max_mutants"),
+        **{name: counting(mode) for name, mode in SPRT_MODES.items()},
+    }
+    return {"report_operator": operator, REPORT_KEY: table2, SPRT_REPORT_KEY: table3}

@@ -5,28 +5,37 @@ Lays out what :mod:`a2d.adaptive` measured; computes nothing of its own.
 - :func:`table4_frame`: Table 4 (CLEVER score, BIM_d iterations, L2 per kappa) beside the paper's.
 - :func:`figure7` and :func:`figure7_claims`: attack success rate per defence against kappa
   with the mean L2 on a second axis, and the rates the paper's text states beside ours.
+- :func:`figure7_frame`: Figure 7's numbers (ASR per kappa and defence) beside the rates the
+  paper states; :func:`write_figure7` writes the figure and both tables.
 - :func:`image_grid` with :func:`confidence_columns`: adversarial examples for several kappa
-  (Figures 8, 11-13) or several models (Figure 9), the L2 distortion in every title.
+  (Figures 8, 11-13) or several models (Figure 9), the L2 distortion in every title;
+  :func:`grid_figure` and :func:`grid_summary` draw and sum up a crafted
+  :class:`a2d.adaptive.grids.ImageGrid`.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from torch import Tensor
 
-from a2d.adaptive.examples import AdaptiveExamples
-from a2d.reporting.figures import paper_style
+from a2d.reporting.figures import paper_style, save_figure
 from a2d.reporting.names import DATASETS, display_name
 from a2d.reporting.paper import paper_value
-from a2d.reporting.tables import comparison_frame
+from a2d.reporting.tables import comparison_frame, write_table
+
+if TYPE_CHECKING:  # Table 4 and Figure 7 need no torch (the table4 stage imports this module)
+    from torch import Tensor
+
+    from a2d.adaptive.examples import AdaptiveExamples
+    from a2d.adaptive.grids import ImageGrid
 
 TABLE4_QUANTITIES: dict[str, str] = {
     "clever": "CLEVER Score",
@@ -190,6 +199,91 @@ def _is_number(key: Any) -> bool:
     return True
 
 
+def figure7_frame(
+    summary: pd.DataFrame, *, dataset: str, names: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Figure 7's numbers: one row per (defence, kappa), the ASR the paper states there (if any)
+    beside ours, then the counts and mean L2 behind it.
+
+    Args:
+        summary: :func:`a2d.adaptive.attack_success`'s summary.
+        dataset: whose claims (``paper_values.yaml`` ``fig7.<dataset>``) go beside ours.
+        names: display names by defence key; default :data:`DEFENCES` (:data:`AT_NAMES` on the
+            adversarially trained model).
+    """
+    labels = {**DEFENCES, **(names or {})}
+    claims = paper_value("fig7", dataset, default={}) or {}
+    rows = []
+    order = {name: i for i, name in enumerate(dict.fromkeys(summary["defence"]))}
+    ranked = summary.assign(_rank=summary["defence"].map(order))
+    for record in ranked.sort_values(["_rank", "kappa"], kind="stable").to_dict("records"):
+        stated = {
+            float(k): v for k, v in (claims.get(record["defence"]) or {}).items() if _is_number(k)
+        }
+        rows.append(
+            {
+                "defence": labels.get(record["defence"], record["defence"]),
+                "kappa": float(record["kappa"]),
+                "paper": stated.get(float(record["kappa"])),
+                "ours": record["asr"],
+                "n": record["n"],
+                "n_through": record["n_through"],
+                "detected": record["detected"],
+                "within_cap": record["within_cap"],
+                "mean_l2": record["mean_l2"],
+            }
+        )
+    return comparison_frame(rows, keys=["defence", "kappa"])
+
+
+def figure7_glance(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`figure7_frame` in the figure's layout: one row per kappa, ``ours (paper)`` ASR in % per defence."""
+    cells = frame.assign(
+        cell=[
+            f"{100 * o:.0f}" + (f" ({100 * p:.0f})" if p is not None and not _nan(p) else "")
+            if o is not None and not _nan(o)
+            else ""
+            for o, p in zip(frame["ours"], frame["paper"], strict=True)
+        ]
+    )
+    wide = cells.pivot_table(
+        index="kappa", columns="defence", values="cell", aggfunc="first", sort=False
+    )
+    wide = wide[list(dict.fromkeys(frame["defence"]))].sort_index()
+    l2 = frame.drop_duplicates("kappa").set_index("kappa")["mean_l2"]
+    wide["mean L2"] = [_fmt(l2.get(k)) for k in wide.index]
+    wide.index = [f"{float(k):g}" for k in wide.index]
+    return wide.rename_axis("κ").reset_index()
+
+
+def write_figure7(
+    summary: pd.DataFrame,
+    *,
+    target: str,
+    dataset: str,
+    cap: float,
+    adversarially_trained: bool,
+    out: str | os.PathLike[str],
+    table: str | os.PathLike[str],
+    notes: Sequence[str] = (),
+) -> None:
+    """Figure 7 of one defended model: the figure (``<out>.png``/``.pdf``), its numbers beside
+    the paper's stated rates (``<table>.csv``/``.md``, :func:`figure7_frame`) and the claims
+    table (``<table>_claims``, :func:`figure7_claims`). On an adversarially trained model the
+    legend reads "AT" and "A2D+AT" (:data:`AT_NAMES`)."""
+    names = AT_NAMES if adversarially_trained else None
+    title = f"Figure 7 ({target}): C&W-kappa through the defences, L2 cap {cap:g}"
+    figure = figure7(summary, names=names, paper=paper_value("fig7", dataset), cap=cap)
+    save_figure(figure, out)
+    frame = figure7_frame(summary, dataset=dataset, names=names)
+    write_table(frame, table, title=title, glance=figure7_glance(frame), notes=notes)
+    write_table(
+        figure7_claims(summary, dataset=dataset),
+        f"{table}_claims",
+        title=f"{title}: the paper's stated rates beside ours",
+    )
+
+
 def figure7_claims(summary: pd.DataFrame, *, dataset: str) -> pd.DataFrame:
     """The attack success rates the paper's text states for ``dataset`` beside ours.
 
@@ -221,12 +315,15 @@ class GridColumn:
         images: (N, C, H, W) images in [0, 1].
         l2: (N,) L2 distortion of each image, shown in its title; ``None`` for benign images.
         ok: (N,) bool, False marks a failed example ("failed" in its title); default all ok.
+        benign: (N,) bool, True marks a benign source image ("Benign" in its title, no L2),
+            e.g. the diagonal of Figures 11-13; default none.
     """
 
     title: str
     images: Tensor
     l2: Tensor | None = None
     ok: Tensor | None = None
+    benign: Tensor | None = None
 
 
 def confidence_columns(
@@ -292,14 +389,78 @@ def image_grid(
                 ax.set_yticks([])
                 ax.grid(False)
                 parts = [column.title] if i == 0 else []
-                if column.l2 is not None:
-                    parts.append(f"L2 = {float(column.l2[position]):.2f}")
-                if column.ok is not None and not bool(column.ok[position]):
-                    parts.append("failed")
+                if column.benign is not None and bool(column.benign[position]):
+                    parts.append("Benign")
+                else:
+                    if column.l2 is not None:
+                        parts.append(f"L2 = {float(column.l2[position]):.2f}")
+                    if column.ok is not None and not bool(column.ok[position]):
+                        parts.append("failed")
                 ax.set_title("\n".join(parts), fontsize=6)
             if row_labels is not None:
                 axes[i][0].set_ylabel(row_labels[i], fontsize=6)
         if title:
-            fig.suptitle(title)
+            fig.suptitle(title, fontsize=7)
         fig.tight_layout()
     return fig
+
+
+def grid_columns(grid: ImageGrid) -> list[GridColumn]:
+    """The columns of a crafted grid (:mod:`a2d.adaptive.grids`): every cell's image, its L2,
+    whether the attack succeeded and whether it is the benign source."""
+    import torch
+
+    n_rows, n_columns = grid.shape
+    frame = grid.frame().set_index(["row", "column"])
+    columns = []
+    for j in range(n_columns):
+        cells = sorted((c for c in grid.cells if c.column == j), key=lambda c: c.row)
+        if len(cells) != n_rows:
+            raise ValueError(f"grid column {j} has {len(cells)} cells for {n_rows} rows")
+        images = torch.stack([grid.image(c) for c in cells])
+        if all(c.benign for c in cells):  # Figure 8's first column: the sources themselves
+            columns.append(GridColumn(title=grid.column_labels[j], images=images))
+            continue
+        columns.append(
+            GridColumn(
+                title=grid.column_labels[j],
+                images=images,
+                l2=torch.tensor([float(frame.loc[(c.row, j), "l2"]) for c in cells]),
+                ok=torch.tensor(
+                    [c.benign or bool(frame.loc[(c.row, j), "success"]) for c in cells]
+                ),
+                benign=torch.tensor([c.benign for c in cells]),
+            )
+        )
+    return columns
+
+
+def grid_figure(grid: ImageGrid, *, title: str | None = None) -> Figure:
+    """A crafted grid drawn as the paper's Figures 8, 11-13 (row labels: pair or source class)."""
+    labels = (
+        list(grid.row_labels) if grid.layout == "kappas" else [f"from {r}" for r in grid.row_labels]
+    )
+    columns = grid_columns(grid)
+    if grid.layout == "pairs":
+        columns = [replace(c, title=f"to {c.title}") for c in columns]
+    return image_grid(columns, row_labels=labels, title=title)
+
+
+def grid_summary(grid: ImageGrid) -> pd.DataFrame:
+    """Per kappa of a grid: cells, successful cells, mean / min / max L2 of the successful ones."""
+    cells = grid.frame()
+    crafted = cells[cells["kappa"].notna()]
+    rows = []
+    for kappa, group in crafted.groupby("kappa", sort=True):
+        ok = group[group["success"].astype(bool)]
+        rows.append(
+            {
+                "kappa": float(kappa),
+                "cells": len(group),
+                "successful": len(ok),
+                "mean_l2": float(ok["l2"].mean()) if len(ok) else float("nan"),
+                "min_l2": float(ok["l2"].min()) if len(ok) else float("nan"),
+                "max_l2": float(ok["l2"].max()) if len(ok) else float("nan"),
+            }
+        )
+    return pd.DataFrame.from_records(rows)

@@ -8,8 +8,10 @@ paper's names (``BIM_d``, ``BIM``, ``K-NN``) through :mod:`a2d.reporting.names`.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from matplotlib.figure import Figure
 from a2d.config import DetectorConfig
 from a2d.detectors.experiments import BENIGN, END, KNN, ZSCORE
 from a2d.detectors.run import DetectorRun, DetectorScores
+from a2d.errors import DataError
 from a2d.reporting.figures import paper_style, save_figure
 from a2d.reporting.names import ATTACKS_D, CLASSIFIERS, DETECTORS, SETS, display_name
 from a2d.reporting.paper import paper_value
@@ -29,6 +32,13 @@ AVERAGE = "Average"
 PAPER_FIG6_ORDER = (*ATTACKS_D.values(), END)
 """The paper's detectors of Figure 6, in its order (its ``fig6_knn_avg`` values follow it)."""
 TABLE3_QUANTITIES = ("adv_q", "acc_adv", "benign_q", "threshold", "acc_benign")
+BL3 = "BL3"
+BL3_TEXTBOOK = "BL3 (textbook SPRT)"
+BL3_ROWS = {BL3: "compat", BL3_TEXTBOOK: "textbook"}
+"""Table 3's BL3 rows -> the SPRT counting of the bl3 stage's ``bl3_sprt`` view they show:
+BL3's own (the paper's row) and the textbook test."""
+BL3_QUANTITIES = ("adv_q", "acc_adv", "benign_q", "acc_benign")
+"""The Table 3 quantities BL3 has (no threshold: BL3's is a label change rate, the paper prints "-")."""
 
 
 def _detector(key: str) -> str:
@@ -55,6 +65,7 @@ def write_detector_tables(
     fig6_table: str | os.PathLike[str],
     table3: str | os.PathLike[str],
     table7: str | os.PathLike[str],
+    bl3: Mapping[str, Any] | None = None,
 ) -> None:
     """Write Figure 6 (PNG + PDF) and its table, Table 3 and Table 7 (CSV + Markdown), atomically.
 
@@ -65,6 +76,8 @@ def write_detector_tables(
         cfg: the ``detector`` config the run used (its defaults are quoted in the notes).
         seed: the seed of Table 7's random classifiers (quoted in its notes).
         fig6, fig6_table, table3, table7: output paths without suffix.
+        bl3: the bl3 stage's Table 3 view of ``target`` (:func:`read_bl3_sprt`); Table 3 then
+            has BL3's rows.
     """
     alt = run.successful_only
     protocol = _protocol_note(cfg.successful_only, has_view=alt is not None)
@@ -92,10 +105,14 @@ def write_detector_tables(
             dataset=dataset,
             env=env,
             successful_only=None if alt is None else alt.analysis,
+            bl3=bl3,
         ),
         table3,
         title=f"Table 3: cost analysis of the Z-score detectors ({target})",
-        notes=[*table3_notes(target=target, env=env, threshold=cfg.threshold, k=cfg.k), protocol],
+        notes=[
+            *table3_notes(target=target, env=env, threshold=cfg.threshold, k=cfg.k, bl3=bl3),
+            protocol,
+        ],
     )
     write_table(
         table7_frame(run.sweeps, paper_setting=paper_setting),
@@ -210,13 +227,17 @@ def table3_frame(
     dataset: str,
     env: str,
     successful_only: pd.DataFrame | None = None,
+    bl3: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Table 3 as paper / ours / diff rows (attack_d x quantity); paper values are Env2.
 
     ``successful_only``: the same analysis on successful adversarials only; when given, an
-    ``ours_successful_only`` column follows.
+    ``ours_successful_only`` column follows. ``bl3``: the bl3 stage's ``bl3_sprt`` view
+    (:func:`read_bl3_sprt`); when given, BL3's rows come first, as in the paper: ``BL3`` in
+    BL3's own counting (the paper's row) and ``BL3 (textbook SPRT)``.
     """
-    frame = comparison_frame(_table3_rows(analysis, dataset, env), keys=["attack_d", "quantity"])
+    rows = [*_bl3_rows(bl3, dataset, env), *_table3_rows(analysis, dataset, env)]
+    frame = comparison_frame(rows, keys=["attack_d", "quantity"])
     if successful_only is None:
         return frame
     alt = pd.DataFrame(_table3_rows(successful_only, dataset, env))[
@@ -226,9 +247,34 @@ def table3_frame(
     return frame.merge(alt, on=["attack_d", "quantity"], how="left", sort=False)
 
 
+def _paper_setting(env: str) -> str:
+    return "same (Env2)" if env == "env2" else f"Env2, BL3 attacks (ours: {env})"
+
+
+def _bl3_rows(bl3: Mapping[str, Any] | None, dataset: str, env: str) -> list[dict[str, Any]]:
+    """BL3's Table 3 rows: each counting's quantities, the paper's beside its own counting."""
+    if bl3 is None:
+        return []
+    paper = paper_value("table3", dataset, BL3, default={}) or {}
+    rows = []
+    for name, counting in BL3_ROWS.items():
+        for quantity in BL3_QUANTITIES:
+            value = paper.get(quantity) if counting == "compat" else None
+            rows.append(
+                {
+                    "attack_d": name,
+                    "quantity": quantity,
+                    "paper": value,
+                    "ours": float(bl3[counting][quantity]),
+                    "paper_setting": _paper_setting(env) if value is not None else None,
+                }
+            )
+    return rows
+
+
 def _table3_rows(analysis: pd.DataFrame, dataset: str, env: str) -> list[dict[str, Any]]:
     rows = []
-    setting = "same (Env2)" if env == "env2" else f"Env2, BL3 attacks (ours: {env})"
+    setting = _paper_setting(env)
     for r in analysis.to_dict("records"):
         name = _attack_d(r["attack_d"])
         paper = paper_value("table3", dataset, name, default={}) or {}
@@ -251,8 +297,10 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and np.isnan(value)
 
 
-def table3_notes(*, target: str, env: str, threshold: float, k: int) -> list[str]:
-    """What Table 3 compares, and what it does not."""
+def table3_notes(
+    *, target: str, env: str, threshold: float, k: int, bl3: Mapping[str, Any] | None = None
+) -> list[str]:
+    """What Table 3 compares, and what it does not (``bl3``: the BL3 view, when it has BL3's rows)."""
     notes = [
         f"Target {target}; Z-score detectors with h = {threshold} fitted on the benign training "
         f"costs; END = k-of-n ensemble with k = {k} (its queries are summed over its attacks_d).",
@@ -263,8 +311,25 @@ def table3_notes(*, target: str, env: str, threshold: float, k: int) -> list[str
         "Comparable by construction: acc_benign is about 1 - 10% (h = -1.2816 is the 10% "
         "quantile of the fitted benign distribution); the paper gives no A2D acc_benign for MNIST "
         "and CIFAR-10 beyond '>= BL3's' (89.7% / 74.0%).",
-        "Not reproduced here: the BL3 row (baselines) and ImageNet (no data on our machines).",
     ]
+    if bl3 is None:
+        notes.append(
+            "Not reproduced here: the BL3 row (the bl3 stage's JSON, passed with --bl3; Env2 "
+            "targets) and ImageNet (no data on our machines)."
+        )
+    else:
+        compat, textbook = bl3["compat"], bl3["textbook"]
+        notes.append(
+            f"BL3: model mutation testing with the {bl3['operator']} mutants, SPRT on label "
+            f"changes (LCR threshold {bl3['threshold']}, at most {bl3['max_mutants']} mutants); "
+            "queries = mutants used, one model query each; acc_adv pooled over the attacks "
+            f"({compat['n_adv']} adversarial, {compat['n_benign']} benign inputs). Row BL3 counts "
+            "as BL3's code does (the ratio is tested only when a mutant changes the label; an "
+            "input reaching the cap counts max + 1 mutants and is normal), which is how the "
+            "paper's BL3 row was counted; BL3 (textbook SPRT) tests after every mutant "
+            f"(benign_q {textbook['benign_q']} against {compat['benign_q']}). ImageNet: not "
+            "reproduced (no data on our machines)."
+        )
     if env != "env2":
         notes.append(
             f"The paper's Table 3 is Env2 (BL3's model and attacks); {target} is {env}. Queries "
@@ -272,6 +337,37 @@ def table3_notes(*, target: str, env: str, threshold: float, k: int) -> list[str
             "(paper_setting) is a reference, not a like-for-like comparison, until Env2 costs exist."
         )
     return notes
+
+
+def read_bl3_sprt(path: str | os.PathLike[str], *, target: str) -> dict[str, Any]:
+    """Table 3's view in the bl3 stage's metrics JSON at ``path`` (its ``bl3_sprt``), of ``target``.
+
+    Raises:
+        DataError: no such file, a document of another target, or one without the view (each
+            message says which file to pass or which stage to rerun).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"no BL3 metrics at '{path}'; run the bl3 stage for {target} or leave out --bl3"
+        )
+    document = json.loads(path.read_text())
+    if document.get("target") != target:
+        raise DataError(
+            f"'{path}' holds BL3's metrics of {document.get('target')!r}, not of {target!r}; "
+            f"pass results/baselines/bl3_{target}.json"
+        )
+    view = document.get("bl3_sprt")
+    countings = set(BL3_ROWS.values())
+    if not isinstance(view, dict) or any(
+        not isinstance(view.get(c), dict) or any(q not in view[c] for q in BL3_QUANTITIES)
+        for c in countings
+    ):
+        raise DataError(
+            f"'{path}' has no Table 3 view (bl3_sprt with {' and '.join(sorted(countings))} "
+            f"{', '.join(BL3_QUANTITIES)}); rerun the bl3 stage"
+        )
+    return view
 
 
 def table7_frame(sweeps: pd.DataFrame, *, paper_setting: bool) -> pd.DataFrame:
@@ -443,6 +539,7 @@ __all__ = [
     "fig6_frame",
     "fig6_notes",
     "headline_metrics",
+    "read_bl3_sprt",
     "table3_frame",
     "table3_notes",
     "table7_frame",

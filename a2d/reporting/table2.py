@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from a2d.errors import DataError
 from a2d.reporting.names import ATTACKS_D, BASELINES, SETS, display_name, value_key
 from a2d.reporting.paper import paper_value
 from a2d.reporting.tables import comparison_frame
@@ -45,6 +46,10 @@ NOTES = (
     "auroc_success_only drops them. ci_low/ci_high: seeded percentile bootstrap interval.",
     "tpr@fprX: the largest true-positive rate of a cost threshold whose false-positive rate on "
     "the benign evaluation set is at most X.",
+    "BL1/BL2 (Env1): auroc is the baseline's own evaluation, auroc_heldout trained on the "
+    "training pool. BL3 (Env2): the LCR AUROC of the reported mutation operator "
+    "(baselines.bl3.report_operator, NAI as the paper's) on successful adversarials only; every "
+    "operator's numbers are in results/baselines/bl3_<target>.json.",
     "Differences from the paper's setting: results/DEVIATIONS.md.",
 )
 """The notes under Table 2: what the numbers are and where the deviations are listed."""
@@ -58,7 +63,10 @@ def table2_frame(
 
     ``reports`` are the JSON documents of the ``auroc`` stage (``env``, ``dataset``,
     ``target``, ``aurocs``); ``baselines`` maps a target to its baselines document
-    (``bl1``/``bl2`` -> crafting attack -> ``auroc``, ``auroc_heldout``).
+    (:func:`load_baselines`: ``bl1``/``bl2``/``bl3`` -> crafting attack -> ``auroc``, and
+    ``auroc_heldout`` where the baseline has one). BL3's cells are its reported operator's
+    (``baselines.bl3.report_operator``, NAI as the paper), on successful adversarials only
+    (the Env2 protocol, BL3's own evaluation).
     """
     rows = []
     for report in reports:
@@ -167,7 +175,32 @@ def load_reports(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def load_baselines(folder: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]]:
-    """target -> the ``baselines`` stage's document, from ``folder``; empty if there is none."""
+    """target -> its baselines documents in ``folder``, merged; empty if there is none.
+
+    A target may have several documents: the ``baselines`` stage's (``<target>.json``: BL1,
+    BL2) and the ``bl3`` stage's (``bl3_<target>.json``: its ``bl3`` key). Their baseline keys
+    (``bl1``, ``bl2``, ``bl3``, ...) are merged; other keys come from the first document.
+
+    Raises:
+        DataError: two documents of one target report the same baseline.
+    """
     if not folder or not Path(folder).is_dir():
         return {}
-    return {doc["target"]: doc for doc in load_reports(folder)}
+    merged: dict[str, dict[str, Any]] = {}
+    source: dict[tuple[str, str], str] = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        doc = json.loads(path.read_text())
+        target = doc["target"]
+        into = merged.setdefault(target, {})
+        for key, value in doc.items():
+            if key in BASELINES:
+                if (target, key) in source:
+                    raise DataError(
+                        f"both '{source[target, key]}' and '{path}' report {key} of {target}; "
+                        "delete the stale one"
+                    )
+                source[target, key] = str(path)
+                into[key] = value
+            else:
+                into.setdefault(key, value)
+    return merged
