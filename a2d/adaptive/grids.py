@@ -143,13 +143,7 @@ def first_of_each(examples: ExampleSet, classes: Sequence[int]) -> ExampleSet:
             )
         positions.append(int(hits[0]))
     rows = torch.tensor(positions, dtype=torch.long)
-    return ExampleSet(
-        x=examples.x[rows],
-        indices=examples.indices[rows],
-        labels=examples.labels[rows],
-        kind=examples.kind,
-        split=examples.split,
-    )
+    return examples.select(rows)
 
 
 def plan_grid(

@@ -177,14 +177,7 @@ def correct_only(model: ClassifierWrapper, examples: ExampleSet) -> ExampleSet:
     keep = model.predict(examples.x) == examples.labels
     if bool(keep.all()):
         return examples
-    return ExampleSet(
-        x=examples.x[keep],
-        indices=examples.indices[keep],
-        labels=examples.labels[keep],
-        kind=examples.kind,
-        split=examples.split,
-        meta=dict(examples.meta),
-    )
+    return examples.select(keep)
 
 
 def run_sweep(
