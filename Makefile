@@ -23,13 +23,13 @@ export DVC_NO_ANALYTICS := 1
 help:  ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-setup: $(VENV)/.installed  ## create .venv: torch first (see ../shared/ENV.md), then a2d with [dev,docs]
+setup: $(VENV)/.installed  ## create .venv: torch first (see ../shared/ENV.md), then a2d with [dev,docs,bench]
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON_BOOT) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q $(TORCH_PINS)
-	$(VENV)/bin/python -m pip install -q -e '.[dev,docs]'
+	$(VENV)/bin/python -m pip install -q -e '.[dev,docs,bench]'
 	touch $@
 
 params: setup  ## compose conf/ into params.yaml for PROFILE (default paper) and OVERRIDES
@@ -85,6 +85,8 @@ bench: setup  ## speed benchmarks -> results/bench/*.json (needs the trained mod
 	python -m benchmarks.costs
 	python -m benchmarks.clever
 	python -m benchmarks.shards
+	python -m benchmarks.costs_peers
+	python -m benchmarks.clever_peers
 
 deps: setup  ## check that every stage's dvc.yaml deps cover what it imports and reads (--fix: DEPS_ARGS=--fix)
 	python -m a2d.pipeline.deps $(DEPS_ARGS)

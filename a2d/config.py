@@ -143,6 +143,9 @@ class DetectorConfig:
     """Detectors on attack costs (paper Section 4 and 5.3): defaults and Table 7 sweeps."""
 
     attacks: list[str] | None = None  # the attacks_d whose costs are used; None = costs.attacks
+    # the detect stage's targets; the others of craft.targets (baselines.bl3.targets) run as
+    # detect_bl3, whose Table 3 also has BL3's rows: each crafted target is in exactly one
+    targets: list[str] = field(default_factory=list)
     n_neighbors: int = MISSING  # K
     threshold: float = MISSING  # h
     k: int = MISSING  # Z-score ensemble: benign if at least k of the n detectors say benign
@@ -164,8 +167,11 @@ class CleverTimingConfig:
 class CleverConfig:
     """CLEVER robustness (Table 1, Figures 2 and 10): images, sampling (Nb, Ns, R) and timing."""
 
+    # the models whose sets are scored (Table 1 is Env1's); each must be in craft.targets
+    models: list[str] = field(default_factory=list)
     n_images: int = 100  # the first n images of each evaluation set
     sets: list[str] = field(default_factory=lambda: ["benign", "fgsm", "bim-a", "jsma", "cw"])
+    # the label each score is measured against (not models: CLEVER's own "target" classes)
     targets: list[str] = field(default_factory=lambda: ["untargeted", "target2", "target5", "llc"])
     nb_batches: int = MISSING  # Nb
     batch_size: int = MISSING  # Ns
@@ -230,6 +236,7 @@ class BaselinesConfig:
     bl1: KDBUConfig = field(default_factory=KDBUConfig)
     bl2: LIDConfig = field(default_factory=LIDConfig)
     bl3: MutationConfig = field(default_factory=MutationConfig)
+    targets: list[str] = field(default_factory=list)  # BL1, BL2 (Env1): the baselines stage's
     noise: dict[str, dict[str, Any]] = field(
         default_factory=dict
     )  # dataset -> crafting attack -> Gaussian std or "flip"
@@ -537,6 +544,7 @@ def validate(params: Params) -> None:
     _validate_attacks(params)
     _validate_detector(params)
     _validate_clever(params.clever)
+    _validate_stage_targets(params)
     _validate_rq1(params)
     _validate_adaptive(params)
     validate_shards(params.shards)
@@ -702,6 +710,38 @@ def validate_shards(cfg: ShardsConfig) -> None:
         raise ConfigError(f"shards.cpus_per_task={cfg.cpus_per_task}; expected > 0")
     if cfg.gpus_per_task is not None and not cfg.gpus_per_task >= 0:
         raise ConfigError(f"shards.gpus_per_task={cfg.gpus_per_task}; expected >= 0, or null")
+
+
+def _validate_stage_targets(params: Params) -> None:
+    """Each per-target stage runs on crafted targets only, and each crafted target is detected once.
+
+    The detect stage and detect_bl3 write the same files for a target, so a target in both
+    lists would have two stages writing one output (DVC refuses), and a target in neither
+    would have no Table 3 at all.
+    """
+    crafted = params.craft.targets
+    lists = {
+        "clever.models": params.clever.models,
+        "baselines.targets": params.baselines.targets,
+        "baselines.bl3.targets": params.baselines.bl3.targets,
+        "detector.targets": params.detector.targets,
+    }
+    for key, targets in lists.items():
+        for target in targets:
+            if target not in crafted:
+                raise ConfigError(
+                    f"{key} has {target!r}, which craft.targets does not craft"
+                    f"{_suggest(target, crafted)}; add it there or drop it here "
+                    f"({key}=[{','.join(t for t in targets if t in crafted)}])"
+                )
+    detected = [*params.detector.targets, *params.baselines.bl3.targets]
+    for target in crafted:
+        if detected.count(target) != 1:
+            raise ConfigError(
+                f"craft.targets has {target!r} in {detected.count(target)} of detector.targets "
+                f"{params.detector.targets} and baselines.bl3.targets "
+                f"{params.baselines.bl3.targets}; put it in exactly one (bl3: Env2 targets)"
+            )
 
 
 def _validate_clever(cfg: CleverConfig) -> None:

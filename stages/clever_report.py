@@ -4,7 +4,7 @@
     python -m stages.clever_report --artefact fig2 --clever results/clever --out results/figures/fig2
     python -m stages.clever_report --artefact fig10 --clever results/clever --out results/figures/fig10
 
-Reads ``<clever>/<target>/`` for every target in ``craft.targets`` (one block or panel per
+Reads ``<clever>/<target>/`` for every target in ``clever.models`` (one block or panel per
 dataset; a target not run yet is left out and named) and writes the table (CSV + Markdown,
 paper beside ours) or figure (PNG + PDF). The statistics are measured by
 :mod:`a2d.robustness.statistics`; :mod:`a2d.reporting` lays them out.
@@ -38,7 +38,7 @@ FIGURES = {"fig2": (score_vs_time, "score"), "fig10": (time_vs_iterations, "cost
 
 def main(args: argparse.Namespace, params: Params) -> None:
     cfg = params.clever
-    datasets = {t: dataset_of(params, t) for t in params.craft.targets}
+    datasets = {t: dataset_of(params, t) for t in params.clever.models}
     chosen, missing = clever_outputs(args.clever, datasets)
     if args.artefact == "table1":
         statistics = {

@@ -22,6 +22,16 @@ FIRST_MODULES = ("test_e2e_dvc.py",)
 the end-to-end DVC run, the longest single item, starts at once on one worker while the unit
 tests run on the other, so the suite takes about as long as the end-to-end run alone."""
 
+# Overrides that narrow the pipeline to Env1 MNIST: craft.targets and every per-stage target list
+# drawn from it (a list naming a target that is not crafted is a config error)
+ENV1_MNIST_ONLY = [
+    "craft.targets=[env1_mnist]",
+    "clever.models=[env1_mnist]",
+    "detector.targets=[env1_mnist]",
+    "baselines.targets=[env1_mnist]",
+    "baselines.bl3.targets=[]",
+]
+
 THREADS_BEFORE_PINNING = os.environ.get("OMP_NUM_THREADS")
 """OMP_NUM_THREADS as the suite was started with: the end-to-end run's DVC stages get it back,
 because once the unit tests are done the e2e run has the machine to itself."""

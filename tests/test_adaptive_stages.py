@@ -103,7 +103,7 @@ CONFIG_ERRORS = [
     (["adaptive.targets=[env1_cifar10]"], r"Table 4 needs its own sweep, adaptive.sweeps.env1_cifar10: env1_cifar10"),
     (["adaptive.defended.env1_cifar10=env1_cifar10"], r"Figure 7 reads its kappa sweep; add adaptive.sweeps.env1_cifar10"),
     (["adaptive.sweeps.env1_cifar10=env1_mnist"], r"are on different datasets"),
-    (["adaptive.sweeps.env2_mnist=env2_mnist"], r"craft.targets .* does not craft it"),
+    (["adaptive.sweeps.env2_cifar10=env2_cifar10"], r"craft.targets .* does not craft it"),
     (["adaptive.table4_kappas=[0,3]"], r"adaptive.table4_kappas has \[3.0\], which adaptive.kappas .* does not sweep"),
     (["adaptive.cw.preset=magent"], r"adaptive.cw.preset='magent' \(did you mean 'magnet'\?\)"),
     (["adaptive.cw.overrides.confidence=2"], r"sets 'confidence'; the kappas are adaptive.kappas"),

@@ -45,6 +45,8 @@ from a2d.robustness.tables import (
     select_in_score_range,
 )
 
+from .conftest import ENV1_MNIST_ONLY
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -431,7 +433,7 @@ def test_paper_and_cpu_settings_compose() -> None:
 STAGE_OVERRIDES = [
     "device=cpu",
     "progress=false",
-    "craft.targets=[env1_mnist]",
+    *ENV1_MNIST_ONLY,
     "clever.n_images=2",
     "clever.nb_batches=3",
     "clever.batch_size=4",
@@ -534,7 +536,14 @@ def test_clever_stage_and_reports_on_synthetic_sets(
     assert "| MNIST | Untarget | lambda C&W |" in md and "Nb = 3, Ns = 4" in md
 
     # a target whose clever stage has not run yet is left out and named, not an error
-    both = load_params(overrides=[*STAGE_OVERRIDES, "craft.targets=[env1_mnist,env1_cifar10]"])
+    both = load_params(
+        overrides=[
+            *STAGE_OVERRIDES,
+            "craft.targets=[env1_mnist,env1_cifar10]",
+            "clever.models=[env1_mnist,env1_cifar10]",
+            "detector.targets=[env1_mnist,env1_cifar10]",
+        ]
+    )
     report = argparse.Namespace(
         artefact="table1", clever=str(out), out=str(tmp_path / "partial"), headline=None
     )
@@ -601,7 +610,7 @@ def test_report_without_clever_outputs_says_what_to_run(tmp_path: Path) -> None:
             str(tmp_path),
             "--out",
             str(tmp_path / "fig2"),
-            "craft.targets=[env1_mnist]",
+            *ENV1_MNIST_ONLY,
         ],
     )
     assert result.returncode == 2

@@ -129,6 +129,20 @@ def test_bad_params_raise_one_line_config_error(
         (["costs.eval_only=[dbb]"], r"costs.eval_only has 'dbb'.*did you mean 'dba'"),
         (["report.confidence=1.5"], r"report.confidence must be in \(0, 1\)"),
         (["report.fpr_levels=[0.0]"], r"report.fpr_levels must lie in"),
+        # per-stage target lists: crafted targets only, and every crafted target detected once
+        (
+            ["clever.models=[env2_mnist,env1_mnsit]"],
+            r"clever.models has 'env1_mnsit'.*did you mean",
+        ),
+        (
+            ["baselines.targets=[env2_cifar10]"],
+            r"baselines.targets has 'env2_cifar10', which craft",
+        ),
+        (["detector.targets=[env1_mnist]"], r"'env1_cifar10' in 0 of detector.targets"),
+        (
+            ["detector.targets=[env1_mnist,env1_cifar10,env2_mnist]"],
+            r"'env2_mnist' in 2 of detector.targets",
+        ),
     ],
 )
 def test_bad_overrides_raise_one_line_config_error(overrides: list[str], message: str) -> None:

@@ -28,7 +28,7 @@ from a2d.models.wrapper import ClassifierWrapper
 from a2d.reporting.fig3 import distance_heatmap, paper_distances, summary_frame
 from a2d.reporting.fig4 import separation_table, time_boxplots
 
-from .conftest import MeanAboveHalf
+from .conftest import ENV1_MNIST_ONLY, MeanAboveHalf
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -196,8 +196,8 @@ def test_read_profile_costs_takes_the_first_folder_that_has_a_set(tmp_path: Path
     ("overrides", "match"),
     [
         (
-            ["rq1.targets=[env2_mnist]", "craft.targets=[env1_mnist]"],
-            "which craft.targets does not craft",
+            ["rq1.targets=[env2_mnist]", *ENV1_MNIST_ONLY],
+            "rq1.targets has 'env2_mnist', which craft.targets does not craft",
         ),
         (["rq1.fig3.attack=lsa"], r"rq1.fig3.attack='lsa' is not in costs.attacks"),
         (["rq1.fig4.attacks=[fgsm,pgd]"], "rq1.fig4 names 'pgd', not a cost attack"),

@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from a2d import __version__
 from a2d.config import COST_ATTACK_NAMES  # names only: no torch before a command runs
-from a2d.errors import A2DError
+from a2d.errors import A2DError, error_line
 
 PROG = "a2d"
 USAGE_ERRORS = (A2DError, ValueError, FileNotFoundError)
@@ -283,16 +282,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-
-
-def error_line(exc: BaseException) -> str:
-    """The informative line of an error message (torch's run over many lines; TorchScript's
-    end with the Python error raised inside the script)."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    raised = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
-    return raised[-1] if raised else lines[0]
 
 
 __all__ = ["build_parser", "error_line", "main"]

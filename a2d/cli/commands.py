@@ -20,6 +20,7 @@ from a2d.cli.inputs import Inputs, load_inputs
 from a2d.cli.model import check_model, load_model
 from a2d.cli.options import attack_specs, bounds_option, device_option
 from a2d.cli.output import (
+    check_out,
     cost_summary,
     costs_frame,
     format_table,
@@ -216,6 +217,8 @@ def _start(args: argparse.Namespace) -> None:
     on_terminal = sys.stdout.isatty() and sys.stderr.isatty()
     set_progress(on_terminal and not args.no_progress and not args.json)
     seed_everything(getattr(args, "seed", 0))
+    if args.out:  # a path that cannot be written fails now, not after the attacks
+        check_out(args.out)
 
 
 def _detector_and_inputs(

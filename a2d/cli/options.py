@@ -6,6 +6,7 @@ Checked before the model or any input is loaded, so a typo fails in a second wit
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 import torch
@@ -46,8 +47,10 @@ def shards_option(args: argparse.Namespace) -> ShardsConfig:
 
 def bounds_option(args: argparse.Namespace) -> tuple[float, float]:
     lo, hi = args.bounds
-    if not lo < hi:
-        raise ConfigError(f"--bounds {lo:g} {hi:g}: give LO HI with LO < HI, e.g. --bounds 0 1")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ConfigError(
+            f"--bounds {lo:g} {hi:g}: give LO HI with LO < HI, both finite, e.g. --bounds 0 1"
+        )
     return float(lo), float(hi)
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from a2d.costs.suite import AttackCosts
+from a2d.errors import DataError
 from a2d.utils.io import write_text_atomic
 
 
@@ -83,9 +86,31 @@ def print_json(document: Mapping[str, Any]) -> None:
     print(json.dumps(_plain(document), allow_nan=False))
 
 
+def check_out(path: str) -> None:
+    """Fail before any attack runs if ``--out`` cannot be written (its folder is created)."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"--out '{path}': cannot create its folder ({exc.strerror or exc}); choose a path "
+            "in a writable folder"
+        ) from None
+    if target.is_dir():
+        raise DataError(f"--out '{path}' is a folder; give a file name inside it")
+    if not os.access(target.parent, os.W_OK):
+        raise DataError(f"--out '{path}': its folder is not writable; choose another path")
+
+
 def write_csv(frame: pd.DataFrame, path: str) -> None:
     """Write ``frame`` as CSV atomically (a killed run leaves no truncated file)."""
-    write_text_atomic(path, frame.to_csv(index=False))
+    try:
+        write_text_atomic(path, frame.to_csv(index=False))
+    except OSError as exc:
+        raise DataError(
+            f"cannot write --out '{path}' ({exc.strerror or exc}); choose a path in a writable "
+            "folder"
+        ) from None
 
 
 def _plain(value: Any) -> Any:

@@ -9,6 +9,7 @@ exactly the cap. :mod:`a2d.costs.reference` holds plain per-example loops for te
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Any
 
 from a2d.costs.base import Bounds, CostAttack, CostResult, StepOutcome
@@ -45,14 +46,29 @@ def make_cost_attack(name: str, **hyperparameters: Any) -> CostAttack:
             f"unknown cost attack {name!r}; choose one of {', '.join(sorted(COST_ATTACKS))}"
         )
     cls = COST_ATTACKS[name]
-    known = [p for p in inspect.signature(cls).parameters]
+    signature = inspect.signature(cls).parameters
+    known = list(signature)
     unknown = sorted(set(hyperparameters) - set(known))
     if unknown:
         raise ConfigError(
             f"unknown hyperparameter(s) {', '.join(unknown)} for cost attack {name!r}; "
             f"valid: {', '.join(known)}"
         )
-    return cls(**hyperparameters)
+    for key, value in hyperparameters.items():
+        default = signature[key].default
+        if key == "bounds" or (value is None and default is None):
+            continue
+        if not isinstance(value, numbers.Real) or (
+            isinstance(value, bool) and not isinstance(default, bool)
+        ):
+            raise ConfigError(
+                f"cost attack {name!r}: {key}={value!r} is not a number; give one, e.g. "
+                f"{key}={default!r}"
+            )
+    try:
+        return cls(**hyperparameters)
+    except ConfigError as exc:  # the attack's own check: say which attack it was
+        raise ConfigError(f"cost attack {name!r}: {exc}") from None
 
 
 __all__ = [

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -151,8 +152,9 @@ class CostAttack(ABC):
         if max_iterations < 1:
             raise ConfigError(f"max_iterations must be >= 1, got {max_iterations}")
         lo, hi = (float(b) for b in bounds)
-        if not lo < hi:
-            raise ConfigError(f"bounds must be (lo, hi) with lo < hi, got {tuple(bounds)!r}")
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            # an infinite box would make every step (a fraction of hi - lo) infinite
+            raise ConfigError(f"bounds must be finite (lo, hi) with lo < hi, got {tuple(bounds)!r}")
         self.max_iterations = int(max_iterations)
         self.bounds: Bounds = (lo, hi)
 

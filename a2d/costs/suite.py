@@ -8,6 +8,7 @@ attacks, hyperparameters, seeds and model handling that produced the paper's tab
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from torch import nn
 
 from a2d.costs import CostAttack, make_cost_attack
 from a2d.costs.base import _as_ids
-from a2d.errors import DataError
+from a2d.errors import DataError, error_line
 from a2d.models.wrapper import ClassifierWrapper
 from a2d.pipeline.shards import ShardRunner, active_runner, on_device, run_shards
 
@@ -206,15 +207,74 @@ def wrap_model(
             "bounds=(0, 1) or bounds=(0, 255); a2d never guesses it"
         )
     lo, hi = check_bounds(bounds)
+    _check_normalisation(mean, std)
     return ClassifierWrapper(model, mean=mean, std=std, bounds=(lo, hi)).to(device_of(model))
 
 
 def check_bounds(bounds: Sequence[float]) -> tuple[float, float]:
-    """``(lo, hi)`` as floats, lo < hi."""
+    """``(lo, hi)`` as finite floats, lo < hi."""
     lo, hi = (float(b) for b in bounds)
-    if not lo < hi:
-        raise ValueError(f"bounds must be (lo, hi) with lo < hi, got {tuple(bounds)!r}")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(
+            f"bounds must be finite (lo, hi) with lo < hi, got {tuple(bounds)!r}; declare the "
+            "input box the model expects, e.g. bounds=(0, 1)"
+        )
     return lo, hi
+
+
+def _check_normalisation(mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
+    """Finite per-channel means and positive finite stds: anything else gives NaN or inf logits."""
+    for name, values in (("mean", mean), ("std", std)):
+        if values is None:
+            continue
+        given = [float(v) for v in values]
+        if not given or not all(math.isfinite(v) for v in given):
+            raise ValueError(
+                f"{name} must be finite numbers, one per channel, got {list(values)}; give the "
+                f"per-channel {name} the model normalises with"
+            )
+        if name == "std" and min(given) <= 0:
+            raise ValueError(
+                f"std must be > 0 for every channel, got {list(values)}; give the per-channel "
+                "std the model normalises with"
+            )
+
+
+def check_logits(model: nn.Module, x: torch.Tensor, *, chunk: int = 256) -> None:
+    """Run ``model`` once on every input: it must give finite (N, classes >= 2) logits.
+
+    A model that returns NaN or inf logits, or a single logit, would let every attack fail and
+    report the cap, so the input would look benign: a wrong number, not an error. A model that
+    fails on the inputs (wrong size, channels or dtype) fails here with one line instead of deep
+    inside an attack.
+
+    Raises:
+        DataError: the model fails on the inputs, or its logits are not finite (N, >= 2).
+    """
+    device = device_of(model)
+    try:
+        with torch.no_grad(), eval_mode(model):
+            logits = torch.cat([model(part.to(device)) for part in x.split(chunk)])
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise DataError(
+            f"the model fails on inputs of shape {tuple(x.shape)} and dtype {x.dtype} "
+            f"({error_line(exc)}); give (N, C, H, W) inputs of the size, channels and dtype "
+            "the model takes"
+        ) from None
+    if logits.dim() != 2 or logits.shape[0] != x.shape[0] or logits.shape[1] < 2:
+        raise DataError(
+            f"the model returns shape {tuple(logits.shape)} for {x.shape[0]} inputs; a2d needs "
+            "(N, classes) logits with at least 2 classes"
+        )
+    bad = (~torch.isfinite(logits).all(dim=1)).nonzero().flatten()
+    if bad.numel():
+        raise DataError(
+            f"the model returns NaN or inf logits for {bad.numel()} of {len(logits)} input(s) "
+            f"(first at index {int(bad[0])}); every attack would fail on them and they would "
+            "look benign, so fix the model (weights, mean/std) or drop those inputs"
+        )
 
 
 def check_inputs(inputs: Any, bounds: Sequence[float]) -> torch.Tensor:
@@ -270,6 +330,9 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 
 
 def device_of(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (CPU for a parameter-free model)."""
-    param = next(iter(model.parameters()), None)
-    return param.device if param is not None else torch.device("cpu")
+    """The device of the model's first parameter, else of its first buffer (a parameter-free
+    network that keeps its weights in buffers), else the CPU (a plain function)."""
+    tensor = next(iter(model.parameters()), None)
+    if tensor is None:
+        tensor = next(iter(model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")

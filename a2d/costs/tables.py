@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -118,6 +119,40 @@ def sharded_cost_table(
     )
 
 
+def cost_table_damage(frame: pd.DataFrame, csv: str | os.PathLike[str]) -> str | None:
+    """What is wrong with a cost table read back from ``csv``, or ``None`` if it is whole.
+
+    A table cut short (a truncated copy, a half-finished download) still parses: rows go
+    missing, or the last row loses cells. The costs stage's sidecar beside it
+    (``<set>.json``) holds the table's summary, so a table whose rows do not give that summary
+    back is damaged; without a sidecar the columns and their types are checked.
+    """
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        return f"lacks column(s) {', '.join(missing)}"
+    if frame.empty:
+        return "has no rows"
+    if frame[COLUMNS].isna().to_numpy().any():
+        return "has empty cells (truncated?)"
+    numeric = all(pd.api.types.is_integer_dtype(frame[c]) for c in ("index", "cost", "queries"))
+    flags = all(pd.api.types.is_bool_dtype(frame[c]) for c in ("success", "crafted_success"))
+    if not (numeric and flags):
+        return "has cells that are not whole numbers or True/False (truncated?)"
+    sidecar = Path(csv).with_suffix(".json")
+    try:
+        saved = json.loads(sidecar.read_text())["summary"]
+        expected = summarize(frame, float(saved["seconds"]), int(saved["cap"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no readable sidecar: the checks above are all there is
+    if expected != saved:
+        return (
+            f"does not match its sidecar {sidecar.name} ({len(frame)} rows, mean cost "
+            f"{expected['mean_cost']}; the sidecar says {saved.get('n')} rows, mean cost "
+            f"{saved.get('mean_cost')})"
+        )
+    return None
+
+
 def read_cost_tables(folder: str | os.PathLike[str], *, split: str) -> dict[str, pd.DataFrame]:
     """The cost CSVs of one attack_d for one split: set kind (``benign``, ``fgsm``, ...) -> frame.
 
@@ -135,9 +170,11 @@ def read_cost_tables(folder: str | os.PathLike[str], *, split: str) -> dict[str,
     tables = {}
     for file in files:
         frame = pd.read_csv(file)
-        missing = [c for c in COLUMNS if c not in frame.columns]
-        if missing:
-            raise DataError(f"'{file}' lacks column(s) {', '.join(missing)}; rerun the costs stage")
+        damage = cost_table_damage(frame, file)
+        if damage:
+            raise DataError(
+                f"cost table '{file}' {damage}; restore it (dvc checkout) or rerun the costs stage"
+            )
         tables[file.stem[: -len(f"_{split}")]] = frame
     if "benign" not in tables:
         raise DataError(f"'{path}' has no benign_{split}.csv to compare the adversarial sets with")
@@ -185,9 +222,13 @@ def measure_sets(
         key = fingerprint(model_hash, sha256_file(path), attack, hp, *([head] if head else []))
         finished = reuse_json(sidecar, key, needs=[csv])
         if finished is not None:
-            log.info("%s_d %s: %s is up to date, kept", attack, path.stem, csv.name)
-            measured[path.stem] = (pd.read_csv(csv), finished["summary"])
-            continue
+            frame = pd.read_csv(csv)
+            damage = cost_table_damage(frame, csv)
+            if damage is None:
+                log.info("%s_d %s: %s is up to date, kept", attack, path.stem, csv.name)
+                measured[path.stem] = (frame, finished["summary"])
+                continue
+            log.warning("%s_d %s: %s %s; measuring it again", attack, path.stem, csv.name, damage)
         example_set = load_set(path)
         if head:
             example_set = example_set.head(head)

@@ -34,12 +34,19 @@ from torch import nn
 
 from a2d.costs import COST_ATTACKS, CostAttack, make_cost_attack
 from a2d.costs.settings import paper_cost_attack_specs
-from a2d.costs.suite import AttackCosts, CostSuite, check_bounds, wrap_model
-from a2d.detectors._validation import _check_cost_array
+from a2d.costs.suite import (
+    AttackCosts,
+    CostSuite,
+    check_bounds,
+    check_inputs,
+    check_logits,
+    wrap_model,
+)
+from a2d.detectors._validation import _check_cost_array, _is_real
 from a2d.detectors.ensemble import ZScoreEnsemble
 from a2d.detectors.knn import KNNCostDetector
 from a2d.detectors.zscore import PAPER_Z_THRESHOLD
-from a2d.errors import ConfigError
+from a2d.errors import ConfigError, DataError
 from a2d.models.wrapper import ClassifierWrapper
 from a2d.utils.io import write_text_atomic
 
@@ -302,10 +309,14 @@ class AttackAsDefense(BaseEstimator):
 
         Raises:
             ValueError: no model, bad bounds, or inputs outside the declared bounds.
-            DataError: inputs contain NaN or inf.
+            DataError: inputs contain NaN or inf; the model fails on them, or returns NaN or
+                inf logits, or fewer than two (every attack would fail: a wrong "benign").
         """
         specs = getattr(self, "attack_specs_", None)  # resolved once when fitted or loaded
-        return self._suite(specs).costs(inputs, ids=ids)
+        suite = self._suite(specs)
+        x = check_inputs(inputs, suite.bounds)
+        check_logits(suite.model, x)
+        return suite.costs(x, ids=ids)
 
     def _cost_matrix(self, costs: Any, name: str) -> np.ndarray:
         n = len(self._attack_names())
@@ -571,9 +582,16 @@ class AttackAsDefense(BaseEstimator):
         fitted = document["fitted"]
         detector._set_cost_path()
         detector.detector_ = SAVED_ESTIMATORS[params["detector"]].from_state(fitted["detector_"])
-        detector.threshold_ = float(fitted["threshold_"])
+        detector.threshold_ = fitted["threshold_"]
         detector.fpr_ = fitted["fpr_"]
         detector.k_ = fitted["k_"]
+        problem = _damage(detector)
+        if problem:
+            raise DataError(
+                f"'{path}' is a damaged saved detector ({problem}); fit the detector again and "
+                "save it"
+            )
+        detector.threshold_ = float(detector.threshold_)
         saved_hash = document.get("model_sha256")
         wrapped = detector.model_
         if wrapped is not None and saved_hash and _weights_hash(wrapped.net) != saved_hash:
@@ -583,6 +601,40 @@ class AttackAsDefense(BaseEstimator):
                 stacklevel=2,
             )
         return detector
+
+
+def _damage(detector: AttackAsDefense) -> str | None:
+    """What makes a loaded detector's learned numbers unusable, or ``None``.
+
+    A hand-edited or corrupted file can hold valid JSON with numbers no fit gives (a NaN
+    threshold, a zero spread): its flags would be silently wrong, so such a file is refused.
+    """
+    threshold = detector.threshold_
+    if not _is_real(threshold) or math.isnan(threshold):
+        return f"threshold_ is {threshold!r}, not a number"
+    names = detector._attack_names()
+    estimator = detector.detector_
+    if isinstance(estimator, ZScoreEnsemble):
+        if len(estimator.detectors_) != len(names):
+            return f"{len(estimator.detectors_)} Z-score member(s) for {len(names)} attack(s)_d"
+        for name, member in zip(names, estimator.detectors_, strict=True):
+            for key in ("mean_", "std_", "shift_"):
+                value = getattr(member, key)
+                if not (_is_real(value) and math.isfinite(value)):
+                    return f"attack_d {name!r}: {key} is {value!r}, not a finite number"
+            if not member.std_ > 0:
+                return f"attack_d {name!r}: std_ is {member.std_!r}, not > 0"
+            if member.lambda_ is not None and not (
+                _is_real(member.lambda_) and math.isfinite(member.lambda_)
+            ):
+                return f"attack_d {name!r}: lambda_ is {member.lambda_!r}"
+    elif isinstance(estimator, KNNCostDetector):
+        x, y = estimator.X_fit_, estimator.y_fit_
+        if x.ndim != 2 or x.shape[1] != len(names) or y.shape != (len(x),):
+            return f"K-NN rows of shape {x.shape} with {y.shape} labels for {len(names)} attacks_d"
+        if not np.isfinite(x).all() or not np.isin(y, (0, 1)).all():
+            return "K-NN rows hold NaN, inf or labels other than 0 and 1"
+    return None
 
 
 def _weights_hash(net: nn.Module) -> str:

@@ -32,6 +32,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
+from a2d.costs.tables import cost_table_damage
 from a2d.detectors.attack_as_defense import AttackAsDefense, AttackSpec
 from a2d.errors import DataError
 
@@ -46,8 +47,6 @@ BENIGN = "benign"
 
 KNN, ZSCORE = "knn", "zscore"
 """The ``detector`` families of the accuracy frames: K-NN and Z-score."""
-
-COST_COLUMNS = ("index", "cost", "queries", "crafted_success")
 
 
 def paper_order(attacks: Sequence[str]) -> list[str]:
@@ -143,16 +142,9 @@ def _read_table(path: Path, target: str, attack: str) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"no cost table '{path}'; run `dvc repro costs@{target}-{attack}` first")
     frame = pd.read_csv(path)
-    missing = [c for c in COST_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"cost table '{path}' lacks column(s) {', '.join(missing)}; rerun "
-            f"`dvc repro costs@{target}-{attack}`"
-        )
-    if frame.empty:
-        raise DataError(
-            f"cost table '{path}' has no rows; rerun `dvc repro costs@{target}-{attack}`"
-        )
+    damage = cost_table_damage(frame, path)
+    if damage:
+        raise DataError(f"cost table '{path}' {damage}; rerun `dvc repro costs@{target}-{attack}`")
     return frame
 
 

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from a2d.errors import error_line
 from a2d.utils.io import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,24 @@ def reuse(
         stamp: the fingerprint stored in what ``load`` returned.
         needs: other files the piece consists of (e.g. the table beside a sidecar).
 
-    Returns ``None`` (redo the piece) when a file is missing or the fingerprint differs.
+    Returns ``None`` (redo the piece) when a file is missing, unreadable (truncated or
+    corrupted: its fingerprint cannot be checked) or the fingerprint differs.
     """
     path = Path(path)
     if not path.is_file() or not all(Path(p).is_file() for p in needs):
         return None
-    found = load(path)
-    if stamp(found) != key:
+    try:
+        found = load(path)
+        stamped = stamp(found)
+    except Exception as exc:  # any reader's error: a damaged piece is redone, never trusted
+        log.warning(
+            "ignoring %s: unreadable (%s: %s); redoing it",
+            path,
+            type(exc).__name__,
+            error_line(exc),
+        )
+        return None
+    if stamped != key:
         log.info("ignoring %s: it was made from other inputs (fingerprint differs)", path)
         return None
     return found

@@ -31,6 +31,7 @@ Notes:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import pickle
@@ -176,19 +177,26 @@ class ShardStore:
         return stem.with_suffix(".csv"), stem.with_suffix(".json")
 
     def finished(self, start: int, stop: int) -> ShardTable | None:
-        """The shard's table if it was finished from the same inputs, else ``None``."""
+        """The shard's table if it was finished from the same inputs and is intact, else ``None``."""
         csv, sidecar = self._paths(start, stop)
         kept = reuse_json(sidecar, self.key, needs=[csv])
         if kept is None or (kept.get("start"), kept.get("stop")) != (start, stop):
             return None
-        frame = pd.read_csv(csv, **_EXACT_FLOATS)
+        text = csv.read_bytes()
+        if "sha256" in kept and hashlib.sha256(text).hexdigest() != kept["sha256"]:
+            log.warning("ignoring %s: truncated or changed since it was finished; redoing it", csv)
+            return None
+        frame = pd.read_csv(io.BytesIO(text), **_EXACT_FLOATS)
         return ShardTable(frame, kept.get("info", {}))
 
     def keep(self, start: int, stop: int, table: ShardTable) -> None:
-        """Write a finished shard: the table first, then the sidecar that vouches for it."""
+        """Write a finished shard: the table first, then the sidecar that vouches for it (and
+        holds the table's sha256, so a damaged table is redone, never read)."""
         csv, sidecar = self._paths(start, stop)
-        write_text_atomic(csv, table.frame.to_csv(index=False))
-        write_sidecar(sidecar, self.key, start=start, stop=stop, info=table.info)
+        text = table.frame.to_csv(index=False)
+        write_text_atomic(csv, text)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        write_sidecar(sidecar, self.key, start=start, stop=stop, info=table.info, sha256=digest)
 
     def clear(self) -> None:
         """Remove the shards (the whole table is written)."""
