@@ -22,7 +22,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ from a2d.costs.tables import measure_sets
 from a2d.data.sets import ExampleSet, save_set
 from a2d.errors import A2DError, ConfigError, DataError
 from a2d.models.wrapper import ClassifierWrapper
-from a2d.pipeline.shards import LocalRunner, Range, Task
 from stages import auroc as auroc_stage
 from stages import costs as costs_stage
 from stages._cli import run as run_stage
@@ -296,34 +295,8 @@ def test_a_damaged_cost_table_stops_the_stage_that_reads_it(
     assert not (tmp_path / "b").exists()
 
 
-class Interrupted(Exception):
-    pass
-
-
-class DiesAfter(LocalRunner):
-    """A local runner killed after ``k`` shards."""
-
-    def __init__(self, size: int, k: int) -> None:
-        super().__init__(size)
-        self.k = k
-
-    def map(self, task: Task[Any], job: Any, ranges: Sequence[Range]) -> Iterator[tuple[int, Any]]:
-        for done, item in enumerate(super().map(task, job, ranges)):
-            if done == self.k:
-                raise Interrupted
-            yield item
-
-
-class Counting(LocalRunner):
-    """A local runner that records the shards it runs."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.ran: list[Range] = []
-
-    def map(self, task: Task[Any], job: Any, ranges: Sequence[Range]) -> Iterator[tuple[int, Any]]:
-        self.ran += list(ranges)
-        return super().map(task, job, ranges)
+# the killable and counting runners of the shard tests
+from .test_shards import Counting, DiesAfter, Interrupted  # noqa: E402
 
 
 @pytest.mark.parametrize("piece", ["shard table", "shard sidecar"])
