@@ -45,7 +45,8 @@ from a2d.robustness.clever import _sample_chunks
 from a2d.robustness.tables import scored_model
 from a2d.utils.device import resolve_device
 from a2d.utils.io import write_json_atomic
-from stages._common import data_root, load_target_model
+from benchmarks._common import frozen_target, start_bench
+from stages._common import data_root
 
 log = logging.getLogger("a2d.bench.clever")
 
@@ -116,18 +117,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default=str(PROJECT_ROOT / "results" / "bench" / "clever.json"))
     args = p.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s bench: %(message)s", datefmt="%H:%M:%S"
-    )
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_bench(args.threads)
     params = load_params()
     device = resolve_device(params.device)
-    model = load_target_model(
-        params, args.target, PROJECT_ROOT / "data" / "models" / f"{args.target}.pt", device
-    )
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    model = frozen_target(params, args.target, device)
     x = _image(params, args.target, model).to(device)
     cfg = params.clever
     model = scored_model(model, cfg.output)  # the stage's setting (softmax or logits)

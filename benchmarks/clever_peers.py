@@ -59,7 +59,7 @@ from a2d.robustness.tables import image_seed
 from a2d.utils.device import resolve_device
 from a2d.utils.io import write_json_atomic
 from a2d.utils.progress import set_progress
-from stages._common import load_target_model
+from benchmarks._common import frozen_target, start_bench
 
 log = logging.getLogger("a2d.bench.clever_peers")
 
@@ -316,17 +316,9 @@ def main() -> None:
     if args.seeds < 2:
         p.error("--seeds must be >= 2: the noise is the spread of our score over the seeds")
     set_progress(False)  # one bar per image and seed would only clutter the log
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s bench: %(message)s", datefmt="%H:%M:%S"
-    )
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_bench(args.threads)
     device = resolve_device(params.device)
-    model = load_target_model(
-        params, args.target, PROJECT_ROOT / "data" / "models" / f"{args.target}.pt", device
-    )
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    model = frozen_target(params, args.target, device)
     scored = scored_model(model, cfg.output)  # the stage's setting: logits or probabilities
 
     folder = PROJECT_ROOT / "data" / "craft" / args.target

@@ -25,7 +25,7 @@ from a2d.data.sets import load_set
 from a2d.robustness.tables import CleverSettings, clever_table
 from a2d.utils.device import resolve_device
 from a2d.utils.io import write_json_atomic
-from stages._common import load_target_model
+from benchmarks._common import frozen_target, start_bench
 
 log = logging.getLogger("a2d.bench.clever_stability")
 
@@ -77,16 +77,10 @@ def main() -> None:
         "--out", default=str(PROJECT_ROOT / "results" / "bench" / "clever_stability.json")
     )
     args = p.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s bench: %(message)s", datefmt="%H:%M:%S"
-    )
+    start_bench()
     params = load_params()
     device = resolve_device(params.device)
-    model = load_target_model(
-        params, args.target, PROJECT_ROOT / "data" / "models" / f"{args.target}.pt", device
-    )
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    model = frozen_target(params, args.target, device)
     cfg = params.clever
     base = CleverSettings(
         nb_batches=cfg.nb_batches,

@@ -34,7 +34,8 @@ from a2d.data.sets import load_set
 from a2d.utils.batching import best_batch_size
 from a2d.utils.device import resolve_device
 from a2d.utils.io import write_json_atomic
-from stages._common import data_root, load_target_model
+from benchmarks._common import frozen_target, start_bench
+from stages._common import data_root
 
 log = logging.getLogger("a2d.bench.costs")
 
@@ -163,16 +164,10 @@ def main() -> None:
     )
     p.add_argument("--out", default=str(PROJECT_ROOT / "results" / "bench" / "costs.json"))
     args = p.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s bench: %(message)s", datefmt="%H:%M:%S"
-    )
+    start_bench()
     params = load_params()
     device = resolve_device(params.device)
-    model = load_target_model(
-        params, args.target, PROJECT_ROOT / "data" / "models" / f"{args.target}.pt", device
-    )
-    for p_ in model.parameters():
-        p_.requires_grad_(False)
+    model = frozen_target(params, args.target, device)
     hp = dict(params.costs.params[params.models[args.target].dataset]["bim"])
     attack = make_cost_attack("bim", **hp)
     x, composition = _inputs(params, args.target, model)

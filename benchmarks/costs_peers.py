@@ -53,7 +53,7 @@ from a2d.models.wrapper import ClassifierWrapper
 from a2d.utils.batching import best_batch_size
 from a2d.utils.device import resolve_device
 from a2d.utils.io import write_json_atomic
-from stages._common import load_target_model
+from benchmarks._common import frozen_target, start_bench
 
 log = logging.getLogger("a2d.bench.costs_peers")
 
@@ -250,18 +250,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default=str(PROJECT_ROOT / "results" / "bench" / "costs_peers.json"))
     args = p.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s bench: %(message)s", datefmt="%H:%M:%S"
-    )
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_bench(args.threads)
     params = load_params()
     device = resolve_device(params.device)
-    model = load_target_model(
-        params, args.target, PROJECT_ROOT / "data" / "models" / f"{args.target}.pt", device
-    )
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    model = frozen_target(params, args.target, device)
     hp = dict(params.costs.params[params.models[args.target].dataset]["bim"])
     attack = make_cost_attack("bim", **{**hp, "bounds": tuple(model.bounds)})
     assert isinstance(attack, LinfBIMCost)

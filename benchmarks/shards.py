@@ -9,6 +9,9 @@ the first correctly classified test images. The model runs on the CPU with one t
 per worker, so "one worker" and "two workers" differ only in the number of processes.
 
 * in-process: the plain single-process run (one torch thread): the reference result.
+* costs run twice: with the default continuous batching (``costs``), whose tail batches may
+  round a row differently, and with ``fixed_shape`` (``costs_fixed_shape``: every model call
+  has exactly ``--batch-size`` rows), which is what makes sharded costs the same bytes.
 * Ray, 1 worker / 2 workers: a local cluster with ``num_cpus`` 1 or 2, shards of
   ``--shard-size`` inputs (:mod:`a2d.pipeline.shards`). Each cluster's workers are warmed up
   first (torch and a2d imported), so cluster start-up is not timed; packing the job and
@@ -44,7 +47,8 @@ from a2d.pipeline.shards import ShardRunner, open_runner, sharded
 from a2d.robustness.run import settings_from
 from a2d.robustness.tables import clever_table, sharded_clever_table
 from a2d.utils.io import write_json_atomic
-from stages._common import data_root, load_target_model
+from benchmarks._common import frozen_target, start_bench
+from stages._common import data_root
 
 log = logging.getLogger("a2d.bench.shards")
 
@@ -96,7 +100,11 @@ def main() -> None:
         prog="python -m benchmarks.shards", description=__doc__.splitlines()[0]
     )
     p.add_argument("--target", default="env1_mnist")
-    p.add_argument("--work", default="costs,clever", help="comma-separated: costs, clever")
+    p.add_argument(
+        "--work",
+        default="costs,costs_fixed_shape,clever",
+        help="comma-separated: costs, costs_fixed_shape, clever",
+    )
     p.add_argument("--n", type=int, default=200, help="inputs attacked (costs)")
     p.add_argument("--shard-size", type=int, default=25)
     p.add_argument("--attack", default="bim", help="the attack_d of the cost work")
@@ -106,26 +114,28 @@ def main() -> None:
     p.add_argument("--sets", default=None, help="crafted sets (default data/craft/<target>)")
     p.add_argument("--out", default=str(PROJECT_ROOT / "results" / "bench" / "shards.json"))
     args = p.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s bench: %(message)s", datefmt="%H:%M:%S"
-    )
+    start_bench(threads=1)  # what each worker gets: the in-process run is "one worker"
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    torch.set_num_threads(1)  # what each worker gets: the in-process run is "one worker"
     params = load_params()
-    weights = PROJECT_ROOT / "data" / "models" / f"{args.target}.pt"
-    model = load_target_model(params, args.target, weights, torch.device("cpu"))
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    model = frozen_target(params, args.target, torch.device("cpu"))
     sets = Path(args.sets) if args.sets else PROJECT_ROOT / "data" / "craft" / args.target
     chosen = inputs(params, args.target, model, sets, args.n)
     dataset = params.models[args.target].dataset
     hp = dict(params.costs.params[dataset][args.attack])
-    suite = CostSuite(model, {args.attack: hp}, batch_size=args.batch_size)
+    suites = {
+        work: CostSuite(
+            model,
+            {args.attack: hp},
+            batch_size=args.batch_size,
+            fixed_shape=work == "costs_fixed_shape",
+        )
+        for work in ("costs", "costs_fixed_shape")
+    }
     settings = settings_from(params.clever)
     works = [w.strip() for w in args.work.split(",") if w.strip()]
 
-    def run_costs() -> AttackCosts:
-        return suite.costs(chosen.x, ids=chosen.indices)
+    def run_costs(work: str) -> AttackCosts:
+        return suites[work].costs(chosen.x, ids=chosen.indices)
 
     def run_clever(runner: ShardRunner | None) -> str:
         n = args.clever_images
@@ -148,9 +158,9 @@ def main() -> None:
     }
     reference: dict[str, Any] = {}
     seconds: dict[str, dict[str, float]] = {work: {} for work in works}
-    if "costs" in works:
-        reference["costs"], seconds["costs"]["in_process"] = timed(run_costs)
-        log.info("costs in-process: %.1f s", seconds["costs"]["in_process"])
+    for work in (w for w in works if w in suites):
+        reference[work], seconds[work]["in_process"] = timed(partial(run_costs, work))
+        log.info("%s in-process: %.1f s", work, seconds[work]["in_process"])
     if "clever" in works:
         reference["clever"], seconds["clever"]["in_process"] = timed(partial(run_clever, None))
         log.info("CLEVER in-process: %.1f s", seconds["clever"]["in_process"])
@@ -161,14 +171,14 @@ def main() -> None:
         ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
         try:
             for work in works:
-                size = args.shard_size if work == "costs" else args.clever_shard_size
+                size = args.shard_size if work in suites else args.clever_shard_size
                 cfg = ShardsConfig(engine="ray", size=size)
                 with open_runner(cfg, device="cpu") as runner:
                     assert runner is not None  # engine ray always gives one
                     _warm_up(runner, workers)
-                    if work == "costs":
+                    if work in suites:
                         with sharded(runner):
-                            result, took = timed(run_costs)
+                            result, took = timed(partial(run_costs, work))
                         equal[work][f"{workers}_workers"] = same_costs(result, reference[work])
                     else:
                         result, took = timed(partial(run_clever, runner))
@@ -177,8 +187,10 @@ def main() -> None:
                 log.info("%s on %d Ray worker(s): %.1f s", work, workers, took)
         finally:
             ray.shutdown()
+    cost_work = {"attack": args.attack, **hp, "n": len(chosen), "shard_size": args.shard_size}
     report["work"] = {
-        "costs": {"attack": args.attack, **hp, "n": len(chosen), "shard_size": args.shard_size},
+        "costs": {**cost_work, "batch_size": args.batch_size, "fixed_shape": False},
+        "costs_fixed_shape": {**cost_work, "batch_size": args.batch_size, "fixed_shape": True},
         "clever": {
             **settings.as_dict(),
             "n_images": args.clever_images,

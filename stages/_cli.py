@@ -12,6 +12,7 @@ from pathlib import Path
 
 from a2d.config import PROJECT_ROOT, Params, load_params
 from a2d.errors import A2DError
+from a2d.pipeline.resume import pieces_reused
 from a2d.pipeline.timings import record_stage_time
 from a2d.utils.progress import set_progress
 
@@ -38,7 +39,7 @@ def run(
     try:
         params = load_params(args.params, args.overrides)
         set_progress(params.progress)
-        began = time.perf_counter()
+        began, reused = time.perf_counter(), pieces_reused()
         main(args, params)
         # DVC names the stage it runs (DVC_STAGE); a plan reads these times before a long run
         if os.environ.get("DVC_STAGE"):
@@ -47,6 +48,7 @@ def run(
                 os.environ["DVC_STAGE"],
                 time.perf_counter() - began,
                 device=str(params.device),
+                resumed=pieces_reused() > reused,
             )
     except A2DError as exc:
         print(f"a2d {stage}: error: {exc}", file=sys.stderr)

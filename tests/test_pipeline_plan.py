@@ -87,6 +87,39 @@ def test_plan_takes_measured_times_and_labels_stand_ins(tiny_repo: Path) -> None
     assert "~2.0 h (as make_b@one)" in text and "total: about 4.0 h" in text
 
 
+def test_from_scratch_plans_the_whole_chain_of_an_up_to_date_target(tiny_repo: Path) -> None:
+    _dvc(tiny_repo, "repro", "-q")
+    assert plan(tiny_repo, ["make_b@two"]) == []
+    planned = plan(tiny_repo, ["make_b@two"], from_scratch=True)
+    assert [(p.name, p.reason) for p in planned] == [
+        ("make_a", "never run"),
+        ("make_b@two", "never run"),
+    ]
+
+
+def test_a_resumed_run_never_replaces_a_full_runs_time(tiny_repo: Path) -> None:
+    record_stage_time(tiny_repo, "make_a", 3600.0, device="cpu")
+    record_stage_time(tiny_repo, "make_a", 2.0, device="cpu", resumed=True)  # kept its pieces
+    assert read_timings(tiny_repo)["make_a"]["seconds"] == 3600.0
+    # a stage timed only by a resumed run: its time is a lower bound, labelled so
+    record_stage_time(tiny_repo, "make_b@one", 30.0, device="cpu", resumed=True)
+    by_name = {p.name: p for p in plan(tiny_repo)}
+    assert by_name["make_a"].seconds == 3600.0
+    assert ">30 s (a resumed run)" in render([by_name["make_b@one"]])
+    assert by_name["make_b@two"].seconds is None  # a resumed peer stands in for nobody
+
+
+def test_pieces_reused_counts_kept_work(tmp_path: Path) -> None:
+    from a2d.pipeline.resume import pieces_reused, reuse_json, write_sidecar
+
+    write_sidecar(tmp_path / "piece.json", "k1")
+    before = pieces_reused()
+    assert reuse_json(tmp_path / "piece.json", "k2") is None  # other inputs: redone
+    assert pieces_reused() == before
+    assert reuse_json(tmp_path / "piece.json", "k1") is not None
+    assert pieces_reused() == before + 1
+
+
 def test_render_counts_stages_never_timed() -> None:
     text = render([PlannedStage("x@a", "never run", None, None)])
     assert "not measured" in text and "plus 1 stage(s) never timed" in text

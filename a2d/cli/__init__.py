@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="inputs each attack keeps active at once (default: all)",
     )
     group.add_argument(
+        "--fixed-shape",
+        action="store_true",
+        help="call the model with exactly --batch-size rows every time, so costs are "
+        "byte-identical with or without --ray and whatever the shard size (needs --batch-size)",
+    )
+    group.add_argument(
         "--channels",
         type=int,
         choices=(1, 3),

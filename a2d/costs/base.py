@@ -15,6 +15,16 @@ step, so the device keeps working at its efficient batch size until the queue dr
 example's trajectory depends only on its own input (and, for random attacks, on its own
 generator), so batch size and order never change a cost, up to the floating-point effects of
 the backend computing a batch of rows instead of one.
+
+**Fixed shape.** Those effects are real: CPU kernels pick their algorithm by the number of rows
+(measured on the Env1 models, one thread: every batch of fewer than 16 rows rounds a row
+differently than a batch of 128 does; two threads: up to 56 rows on CIFAR-10), so a tail batch
+of a few examples can move a cost by a step. With ``fixed_shape=True`` the model only ever sees
+batches of exactly ``batch_size`` rows (:class:`FixedRows`: short batches padded, long ones
+split), and a row's numbers then depend on its input alone (measured: permuting or replacing
+the other rows of a fixed-size batch leaves every row's logits and input gradient bit-equal).
+That makes costs byte-identical however the inputs are split (shards, workers, resumed
+chunks), at the price of computing padding rows while the queue drains.
 """
 
 from __future__ import annotations
@@ -201,6 +211,7 @@ class CostAttack(ABC):
         *,
         batch_size: int | None = None,
         ids: Tensor | Sequence[int] | None = None,
+        fixed_shape: bool = False,
     ) -> CostResult:
         """Run the attack on every input and return one :class:`CostResult`.
 
@@ -211,15 +222,26 @@ class CostAttack(ABC):
             ids: (N,) non-negative global example ids; random attacks seed one generator per
                 example from ``(seed, id)``. Default ``arange(N)``; pass global indices when
                 a dataset is attacked in chunks so the chunks give the same costs.
+            fixed_shape: feed the model batches of exactly ``batch_size`` rows
+                (:class:`FixedRows`), so that costs do not depend on how the inputs are split
+                into calls; needs an explicit ``batch_size``.
         """
         x = self._check_input(model, x)
         n = int(x.shape[0])
         ids_t = _as_ids(ids, n)
+        explicit_batch = batch_size
         if batch_size is None:
             batch_size = max(n, 1)
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         batch_size = int(batch_size)
+        if fixed_shape:
+            if explicit_batch is None:
+                raise ValueError(
+                    "fixed_shape=True needs an explicit batch_size (the rows of every model "
+                    "call); with batch_size=None it would be the number of inputs of each call"
+                )
+            model = FixedRows(model, batch_size)
 
         dev = x.device
         cap, limit = self.cap, self.max_steps
@@ -313,6 +335,29 @@ class CostAttack(ABC):
                     f"[{x_min:.4g}, {x_max:.4g}]; give the attack the model's bounds"
                 )
         return x.detach().clamp(lo, hi)
+
+
+class FixedRows(nn.Module):
+    """``model`` fed only batches of exactly ``rows`` rows: short batches padded, long ones split.
+
+    Why: a backend may compute a row differently in batches of different sizes (see the module
+    notes), so costs measured in differently split runs can differ by a step. Padding rows are
+    copies of the first row, detached, so no gradient reaches the real inputs through them.
+    """
+
+    def __init__(self, model: nn.Module, rows: int) -> None:
+        super().__init__()
+        self.model = model
+        self.rows = int(rows)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = int(x.shape[0])
+        if n == self.rows or n == 0:
+            return self.model(x)
+        pad = -n % self.rows
+        if pad:
+            x = torch.cat([x, x[:1].detach().expand(pad, *x.shape[1:])])
+        return torch.cat([self.model(chunk) for chunk in x.split(self.rows)])[:n]
 
 
 def _as_ids(ids: Tensor | Sequence[int] | None, n: int) -> Tensor:

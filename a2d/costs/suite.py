@@ -64,6 +64,9 @@ class CostSuite:
             The model's bounds are given to every attack; an attack that declares other bounds
             is an error.
         batch_size: inputs each attack keeps active at once (``None`` = all).
+        fixed_shape: the model sees only batches of exactly ``batch_size`` rows, so costs are
+            byte-identical however the inputs are split into calls or shards
+            (:class:`a2d.costs.base.FixedRows`); needs a ``batch_size``.
 
     Input contract: finite (N, C, H, W) float tensors inside the model's bounds. The model is
     attacked in eval mode whatever mode it is handed in, and is handed back unchanged: the same
@@ -76,6 +79,7 @@ class CostSuite:
         attacks: Mapping[str, Mapping[str, Any]],
         *,
         batch_size: int | None = None,
+        fixed_shape: bool = False,
     ) -> None:
         if not isinstance(model, ClassifierWrapper):
             raise ValueError(
@@ -84,11 +88,25 @@ class CostSuite:
             )
         if not attacks:
             raise ValueError("attacks is empty; name at least one attack_d, e.g. {'bim': {...}}")
+        if fixed_shape and batch_size is None:
+            raise ValueError(
+                "fixed_shape=True needs a batch_size (the rows of every model call); set both"
+            )
         self.model = model
         self.bounds = tuple(float(b) for b in model.bounds)
         self.specs = {name: dict(hp) for name, hp in attacks.items()}
         self.attacks = {name: self._build(name, hp) for name, hp in attacks.items()}
         self.batch_size = batch_size
+        self.fixed_shape = bool(fixed_shape)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """How the attacks run (not what they compute): what a shard's copy of the suite needs."""
+        return {"batch_size": self.batch_size, "fixed_shape": self.fixed_shape}
+
+    def on(self, device: torch.device | None) -> CostSuite:
+        """This suite with its model on ``device`` (``None``: where it is): a worker's copy."""
+        return CostSuite(on_device(self.model, device), self.specs, **self.options)
 
     def _build(self, name: str, hyperparameters: Mapping[str, Any]) -> CostAttack:
         given = hyperparameters.get("bounds")
@@ -123,7 +141,7 @@ class CostSuite:
         x = check_inputs(inputs, self.bounds).to(device_of(self.model))
         with eval_mode(self.model):
             columns = [
-                attack(self.model, x, batch_size=self.batch_size, ids=ids).to("cpu")
+                attack(self.model, x, ids=ids, **self.options).to("cpu")
                 for attack in self.attacks.values()
             ]
         return AttackCosts(
@@ -140,16 +158,13 @@ class CostSuite:
 class _SuiteJob:
     """What every shard of a sharded :meth:`CostSuite.costs` call shares."""
 
-    model: ClassifierWrapper
-    specs: dict[str, dict[str, Any]]
-    batch_size: int | None
+    suite: CostSuite
     x: torch.Tensor
     ids: torch.Tensor
 
 
 def _suite_shard(job: _SuiteJob, start: int, stop: int, device: torch.device | None) -> AttackCosts:
-    suite = CostSuite(on_device(job.model, device), job.specs, batch_size=job.batch_size)
-    return suite.costs(job.x[start:stop], ids=job.ids[start:stop])
+    return job.suite.on(device).costs(job.x[start:stop], ids=job.ids[start:stop])
 
 
 def _sharded_costs(
@@ -159,7 +174,7 @@ def _sharded_costs(
     runner: ShardRunner,
 ) -> AttackCosts:
     """:meth:`CostSuite.costs` in ``runner``'s shards; every input keeps its id, so its row."""
-    job = _SuiteJob(suite.model, suite.specs, suite.batch_size, x.cpu(), _as_ids(ids, len(x)))
+    job = _SuiteJob(suite, x.cpu(), _as_ids(ids, len(x)))
     parts = run_shards(_suite_shard, job, len(x), runner, what="attack costs")
     return AttackCosts(
         attacks=parts[0].attacks,

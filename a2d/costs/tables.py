@@ -17,9 +17,8 @@ import torch
 from a2d.costs.suite import CostSuite
 from a2d.data.sets import ExampleSet, load_set
 from a2d.errors import DataError
-from a2d.models.wrapper import ClassifierWrapper
 from a2d.pipeline.resume import fingerprint, reuse_json, write_sidecar
-from a2d.pipeline.shards import ShardRunner, ShardStore, ShardTable, on_device, run_shards
+from a2d.pipeline.shards import ShardRunner, ShardStore, ShardTable, run_shards
 from a2d.utils.io import sha256_file, write_text_atomic
 
 log = logging.getLogger("a2d.costs")
@@ -75,15 +74,12 @@ def cost_table(suite: CostSuite, example_set: ExampleSet) -> CostTable:
 class _CostJob:
     """What every shard of one set's cost table shares: the suite's parts and the set."""
 
-    model: ClassifierWrapper
-    specs: dict[str, dict[str, Any]]
-    batch_size: int | None
+    suite: CostSuite
     example_set: ExampleSet
 
 
 def _cost_shard(job: _CostJob, start: int, stop: int, device: torch.device | None) -> ShardTable:
-    suite = CostSuite(on_device(job.model, device), job.specs, batch_size=job.batch_size)
-    table = cost_table(suite, job.example_set.select(torch.arange(start, stop)))
+    table = cost_table(job.suite.on(device), job.example_set.select(torch.arange(start, stop)))
     return ShardTable(table.frame, {"seconds": table.seconds, "cap": table.cap})
 
 
@@ -102,7 +98,7 @@ def sharded_cost_table(
     """
     if len(example_set) == 0:
         return cost_table(suite, example_set)  # its one-line error for an empty set
-    job = _CostJob(suite.model, suite.specs, suite.batch_size, example_set)
+    job = _CostJob(suite, example_set)
     (attack,) = suite.attacks
     parts = run_shards(
         _cost_shard,
@@ -216,10 +212,15 @@ def measure_sets(
         set name -> (cost table, summary), in the order of ``set_paths``.
     """
     (attack, hp), *_ = suite.specs.items()
+    # a fixed model-call shape can move a row by a rounding (a2d.costs.base notes): keyed, so a
+    # resumed run never mixes rows of both; the default's keys stay as they always were
+    shape = ["fixed_shape", suite.batch_size] if suite.fixed_shape else []
     measured = {}
     for path in set_paths:
         csv, sidecar = out / f"{path.stem}.csv", out / f"{path.stem}.json"
-        key = fingerprint(model_hash, sha256_file(path), attack, hp, *([head] if head else []))
+        key = fingerprint(
+            model_hash, sha256_file(path), attack, hp, *([head] if head else []), *shape
+        )
         finished = reuse_json(sidecar, key, needs=[csv])
         if finished is not None:
             frame = pd.read_csv(csv)

@@ -7,6 +7,8 @@ as DVC will, and prints each with the reason and its last measured wall time
 the time of the same stage on another target, labelled as such, or "not measured".
 
 Run ``python -m a2d.pipeline.plan [stage ...]``; exit status 0 whether or not work is pending.
+``--from-scratch`` plans every stage the targets need, as on a machine with nothing computed:
+what an artefact costs from nothing (the reproduction page's times).
 """
 
 from __future__ import annotations
@@ -60,30 +62,44 @@ def _family(stage: str) -> str:
 
 
 def _estimate(stage: str, timings: dict[str, dict[str, Any]]) -> tuple[float | None, str | None]:
-    if stage in timings:
+    if stage in timings and not timings[stage].get("resumed"):
         return float(timings[stage]["seconds"]), None
-    peers = [name for name in timings if name != stage and _family(name) == _family(stage)]
+    peers = [
+        name
+        for name in timings
+        if name != stage and _family(name) == _family(stage) and not timings[name].get("resumed")
+    ]
     if not peers:
+        if stage in timings:  # only a resumed run of its own: a lower bound
+            return float(timings[stage]["seconds"]), stage
         return None, None
     peer = max(peers, key=lambda name: float(timings[name]["seconds"]))
     return float(timings[peer]["seconds"]), peer
 
 
-def plan(root: Path = PROJECT_ROOT, targets: list[str] | None = None) -> list[PlannedStage]:
-    """The stages `dvc repro [targets]` would run, in the order DVC runs them."""
+def plan(
+    root: Path = PROJECT_ROOT, targets: list[str] | None = None, *, from_scratch: bool = False
+) -> list[PlannedStage]:
+    """The stages `dvc repro [targets]` would run, in the order DVC runs them.
+
+    With ``from_scratch`` every stage counts as never run (`dvc repro --force` on an empty
+    machine), so the plan is the whole chain behind the targets.
+    """
     with contextlib.chdir(root):  # DVC names stages relative to the working directory
-        return _plan(Path(root), targets)
+        return _plan(Path(root), targets, from_scratch)
 
 
-def _plan(root: Path, targets: list[str] | None) -> list[PlannedStage]:
+def _plan(root: Path, targets: list[str] | None, from_scratch: bool) -> list[PlannedStage]:
     from dvc.repo import Repo  # imported here: DVC is slow to import and only this needs it
 
     repo = Repo(str(root))
-    status: dict[str, list[Any]] = repo.status()
     graph = repo.index.graph  # edges run from a stage to the stages it depends on
     by_name = {stage.addressing: stage for stage in graph}
+    status: dict[str, list[Any]] = {name: [] for name in by_name} if from_scratch else repo.status()
     lock_path = root / "dvc.lock"
     locked = yaml.safe_load(lock_path.read_text()).get("stages", {}) if lock_path.is_file() else {}
+    if from_scratch:
+        locked = {}
     changed = {name for name in status if name in by_name}
     pending = set(changed)
     for name in changed:
@@ -137,6 +153,8 @@ def render(planned: list[PlannedStage]) -> str:
     for stage in planned:
         if stage.seconds is None:
             time = "not measured"
+        elif stage.estimate_from == stage.name:
+            time = f">{format_duration(stage.seconds)} (a resumed run)"
         elif stage.estimate_from:
             time = f"~{format_duration(stage.seconds)} (as {stage.estimate_from})"
         else:
@@ -164,9 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m a2d.pipeline.plan", description=__doc__.splitlines()[0]
     )
     parser.add_argument("targets", nargs="*", help="stages or stage groups, e.g. fig5 table2")
+    parser.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="every stage the targets need, as if nothing were computed (not `dvc status`)",
+    )
     args = parser.parse_args(argv)
     try:
-        print(render(plan(PROJECT_ROOT, args.targets)))
+        print(render(plan(PROJECT_ROOT, args.targets, from_scratch=args.from_scratch)))
     except Exception as exc:  # DVC's own errors: one line, what to do
         print(f"a2d plan: error: {exc} (run `dvc status` for details)", file=sys.stderr)
         return 2

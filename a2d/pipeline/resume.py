@@ -42,6 +42,18 @@ FINGERPRINT = "fingerprint"
 """The field that holds a piece's key in JSON sidecars, training checkpoints and set metadata."""
 
 
+_reused = 0
+
+
+def pieces_reused() -> int:
+    """How many finished pieces this process has reused so far.
+
+    A stage run that reused any did less than the whole work, so its wall time is not the
+    stage's time (:mod:`a2d.pipeline.timings` keeps the earlier full run's).
+    """
+    return _reused
+
+
 def fingerprint(*parts: Any) -> str:
     """A short stable hash of JSON-able parts: a finished piece is reused only if it matches.
 
@@ -89,6 +101,8 @@ def reuse(
     if stamped != key:
         log.info("ignoring %s: it was made from other inputs (fingerprint differs)", path)
         return None
+    global _reused
+    _reused += 1
     return found
 
 

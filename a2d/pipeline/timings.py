@@ -2,9 +2,8 @@
 
 Each stage run by DVC writes ``results/timings/<stage>.json`` (its wall time, thread count,
 device and CPU) when it finishes; the files are small, committed with the results, and read by
-:mod:`a2d.pipeline.plan`. A stage resumed from finished chunks records only the time of its
-last run, so the recorded time of a long stage is the time of its last (possibly partial) run
-unless ``resumed`` is false.
+:mod:`a2d.pipeline.plan`. A run that reused finished pieces (``resumed``) did only part of
+the work: it never replaces the record of an earlier full run, and the plan labels it.
 """
 
 from __future__ import annotations
@@ -42,8 +41,13 @@ def timing_path(root: Path, stage: str) -> Path:
 def record_stage_time(
     root: Path, stage: str, seconds: float, *, device: str, resumed: bool = False
 ) -> Path:
-    """Write the wall time of one finished stage run, with the machine facts that explain it."""
+    """Write the wall time of one finished stage run, with the machine facts that explain it.
+
+    A ``resumed`` run keeps an earlier full run's record (its time is the stage's time).
+    """
     path = timing_path(root, stage)
+    if resumed and read_timings(root).get(stage, {}).get("resumed") is False:
+        return path
     write_json_atomic(
         path,
         {
