@@ -107,7 +107,7 @@ class CostsConfig:
 
     attacks: list[str] = MISSING
     batch_size: int | None = None  # examples active at once; None = the fastest size, measured
-    fixed_shape: bool = False  # model calls of exactly batch_size rows: split-proof costs
+    fixed_rows: int | None = None  # model calls of exactly this many rows: split-proof costs
     params: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=dict
     )  # dataset -> name -> kwargs
@@ -604,10 +604,11 @@ def _validate_attacks(params: Params) -> None:
                 f"craft.train_subset.{name}={n}: expected a crafting attack "
                 f"({', '.join(sorted(CRAFT_ATTACK_NAMES))}) and a count >= 1"
             )
-    if params.costs.fixed_shape and params.costs.batch_size is None:
+    rows = params.costs.fixed_rows
+    if rows is not None and (isinstance(rows, bool) or int(rows) != rows or rows < 1):
         raise ConfigError(
-            "costs.fixed_shape=true needs costs.batch_size (the rows of every model call), "
-            "e.g. costs.batch_size=64"
+            f"costs.fixed_rows={rows!r}: expected null or a positive integer (the rows of every "
+            "model call), e.g. costs.fixed_rows=16"
         )
     for name in params.costs.eval_only:
         if name not in COST_ATTACK_NAMES:

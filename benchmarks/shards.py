@@ -9,9 +9,9 @@ the first correctly classified test images. The model runs on the CPU with one t
 per worker, so "one worker" and "two workers" differ only in the number of processes.
 
 * in-process: the plain single-process run (one torch thread): the reference result.
-* costs run twice: with the default continuous batching (``costs``), whose tail batches may
-  round a row differently, and with ``fixed_shape`` (``costs_fixed_shape``: every model call
-  has exactly ``--batch-size`` rows), which is what makes sharded costs the same bytes.
+* costs run twice: with the default continuous batching (``costs``), whose short tail batches
+  may round a row differently, and with ``fixed_rows`` (``costs_fixed_rows``: every model call
+  has exactly ``--fixed-rows`` rows), which is what makes sharded costs the same bytes.
 * Ray, 1 worker / 2 workers: a local cluster with ``num_cpus`` 1 or 2, shards of
   ``--shard-size`` inputs (:mod:`a2d.pipeline.shards`). Each cluster's workers are warmed up
   first (torch and a2d imported), so cluster start-up is not timed; packing the job and
@@ -102,13 +102,14 @@ def main() -> None:
     p.add_argument("--target", default="env1_mnist")
     p.add_argument(
         "--work",
-        default="costs,costs_fixed_shape,clever",
-        help="comma-separated: costs, costs_fixed_shape, clever",
+        default="costs,costs_fixed_rows,clever",
+        help="comma-separated: costs, costs_fixed_rows, clever",
     )
     p.add_argument("--n", type=int, default=200, help="inputs attacked (costs)")
     p.add_argument("--shard-size", type=int, default=25)
     p.add_argument("--attack", default="bim", help="the attack_d of the cost work")
     p.add_argument("--batch-size", type=int, default=64, help="cost attack batch per shard")
+    p.add_argument("--fixed-rows", type=int, default=16, help="rows per model call (fixed_rows)")
     p.add_argument("--clever-images", type=int, default=16, help="images scored (CLEVER)")
     p.add_argument("--clever-shard-size", type=int, default=2)
     p.add_argument("--sets", default=None, help="crafted sets (default data/craft/<target>)")
@@ -127,9 +128,9 @@ def main() -> None:
             model,
             {args.attack: hp},
             batch_size=args.batch_size,
-            fixed_shape=work == "costs_fixed_shape",
+            fixed_rows=args.fixed_rows if work == "costs_fixed_rows" else None,
         )
-        for work in ("costs", "costs_fixed_shape")
+        for work in ("costs", "costs_fixed_rows")
     }
     settings = settings_from(params.clever)
     works = [w.strip() for w in args.work.split(",") if w.strip()]
@@ -189,8 +190,12 @@ def main() -> None:
             ray.shutdown()
     cost_work = {"attack": args.attack, **hp, "n": len(chosen), "shard_size": args.shard_size}
     report["work"] = {
-        "costs": {**cost_work, "batch_size": args.batch_size, "fixed_shape": False},
-        "costs_fixed_shape": {**cost_work, "batch_size": args.batch_size, "fixed_shape": True},
+        "costs": {**cost_work, "batch_size": args.batch_size, "fixed_rows": None},
+        "costs_fixed_rows": {
+            **cost_work,
+            "batch_size": args.batch_size,
+            "fixed_rows": args.fixed_rows,
+        },
         "clever": {
             **settings.as_dict(),
             "n_images": args.clever_images,

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from a2d.config import PROJECT_ROOT, Params, load_params
 from a2d.errors import A2DError
-from a2d.pipeline.resume import pieces_reused
-from a2d.pipeline.timings import record_stage_time
+from a2d.pipeline.timings import pieces_reused, record_stage_time
 from a2d.utils.progress import set_progress
 
 

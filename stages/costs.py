@@ -39,7 +39,7 @@ def main(args: argparse.Namespace, params: Params) -> None:
     ]
     with open_runner(params.shards, device=params.device) as runner:  # in-process by default
         measured = measure_sets(
-            CostSuite(model, specs, batch_size=batch_size, fixed_shape=params.costs.fixed_shape),
+            CostSuite(model, specs, batch_size=batch_size, fixed_rows=params.costs.fixed_rows),
             paths,
             Path(args.out),
             model_hash=sha256_file(args.weights),

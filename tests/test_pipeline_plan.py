@@ -110,7 +110,8 @@ def test_a_resumed_run_never_replaces_a_full_runs_time(tiny_repo: Path) -> None:
 
 
 def test_pieces_reused_counts_kept_work(tmp_path: Path) -> None:
-    from a2d.pipeline.resume import pieces_reused, reuse_json, write_sidecar
+    from a2d.pipeline.resume import reuse_json, write_sidecar
+    from a2d.pipeline.timings import pieces_reused
 
     write_sidecar(tmp_path / "piece.json", "k1")
     before = pieces_reused()

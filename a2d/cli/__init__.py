@@ -91,10 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="inputs each attack keeps active at once (default: all)",
     )
     group.add_argument(
-        "--fixed-shape",
-        action="store_true",
-        help="call the model with exactly --batch-size rows every time, so costs are "
-        "byte-identical with or without --ray and whatever the shard size (needs --batch-size)",
+        "--fixed-rows",
+        type=_positive_int,
+        metavar="K",
+        help="call the model with exactly K rows every time (e.g. 16), so costs are "
+        "byte-identical with or without --ray and whatever the shard size",
     )
     group.add_argument(
         "--channels",

@@ -164,10 +164,8 @@ def run_flag(args: argparse.Namespace) -> int:
     detector = _load_detector(args.detector, net)
     if args.batch_size is not None:
         detector.set_params(batch_size=args.batch_size)
-    if args.fixed_shape:
-        if detector.batch_size is None:
-            raise ConfigError("--fixed-shape needs --batch-size (the rows of every model call)")
-        detector.set_params(fixed_shape=True)
+    if args.fixed_rows is not None:
+        detector.set_params(fixed_rows=args.fixed_rows)
     wrapped = detector.model_
     assert isinstance(wrapped, ClassifierWrapper)  # load() with a model always wraps it
     bounds = (float(wrapped.bounds[0]), float(wrapped.bounds[1]))
@@ -230,8 +228,6 @@ def _detector_and_inputs(
 ) -> tuple[AttackAsDefense, Inputs]:
     """Check the settings first (fast), then load the model and inputs and build the detector."""
     _start(args)
-    if args.fixed_shape and args.batch_size is None:
-        raise ConfigError("--fixed-shape needs --batch-size (the rows of every model call)")
     device = device_option(args.device)
     bounds = bounds_option(args)
     specs = attack_specs(args)
@@ -250,7 +246,7 @@ def _detector_and_inputs(
         mean=args.mean,
         std=args.std,
         batch_size=args.batch_size,
-        fixed_shape=args.fixed_shape,
+        fixed_rows=args.fixed_rows,
         **detector_options,
     )
     return detector, inputs

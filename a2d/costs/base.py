@@ -16,15 +16,15 @@ example's trajectory depends only on its own input (and, for random attacks, on 
 generator), so batch size and order never change a cost, up to the floating-point effects of
 the backend computing a batch of rows instead of one.
 
-**Fixed shape.** Those effects are real: CPU kernels pick their algorithm by the number of rows
+**Fixed rows.** Those effects are real: CPU kernels pick their algorithm by the number of rows
 (measured on the Env1 models, one thread: every batch of fewer than 16 rows rounds a row
 differently than a batch of 128 does; two threads: up to 56 rows on CIFAR-10), so a tail batch
-of a few examples can move a cost by a step. With ``fixed_shape=True`` the model only ever sees
-batches of exactly ``batch_size`` rows (:class:`FixedRows`: short batches padded, long ones
-split), and a row's numbers then depend on its input alone (measured: permuting or replacing
-the other rows of a fixed-size batch leaves every row's logits and input gradient bit-equal).
-That makes costs byte-identical however the inputs are split (shards, workers, resumed
-chunks), at the price of computing padding rows while the queue drains.
+of a few examples can move a cost by a step. With ``fixed_rows=k`` the model only ever sees
+batches of exactly ``k`` rows (:class:`FixedRows`: the active rows cut into chunks of ``k``,
+the last one padded), and a row's numbers then depend on its input alone (measured: permuting
+or replacing the other rows of a fixed-size batch leaves every row's logits and input gradient
+bit-equal). That makes costs byte-identical however the inputs are split (shards, workers,
+resumed chunks), at the price of at most ``k - 1`` padding rows per model call.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ class CostAttack(ABC):
         *,
         batch_size: int | None = None,
         ids: Tensor | Sequence[int] | None = None,
-        fixed_shape: bool = False,
+        fixed_rows: int | None = None,
     ) -> CostResult:
         """Run the attack on every input and return one :class:`CostResult`.
 
@@ -222,26 +222,20 @@ class CostAttack(ABC):
             ids: (N,) non-negative global example ids; random attacks seed one generator per
                 example from ``(seed, id)``. Default ``arange(N)``; pass global indices when
                 a dataset is attacked in chunks so the chunks give the same costs.
-            fixed_shape: feed the model batches of exactly ``batch_size`` rows
-                (:class:`FixedRows`), so that costs do not depend on how the inputs are split
-                into calls; needs an explicit ``batch_size``.
+            fixed_rows: feed the model batches of exactly this many rows (:class:`FixedRows`),
+                so that costs do not depend on how the inputs are split into calls; ``None``
+                (default) passes the active rows as they are.
         """
         x = self._check_input(model, x)
         n = int(x.shape[0])
         ids_t = _as_ids(ids, n)
-        explicit_batch = batch_size
         if batch_size is None:
             batch_size = max(n, 1)
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         batch_size = int(batch_size)
-        if fixed_shape:
-            if explicit_batch is None:
-                raise ValueError(
-                    "fixed_shape=True needs an explicit batch_size (the rows of every model "
-                    "call); with batch_size=None it would be the number of inputs of each call"
-                )
-            model = FixedRows(model, batch_size)
+        if fixed_rows is not None:
+            model = FixedRows(model, fixed_rows)
 
         dev = x.device
         cap, limit = self.cap, self.max_steps
@@ -346,6 +340,8 @@ class FixedRows(nn.Module):
     """
 
     def __init__(self, model: nn.Module, rows: int) -> None:
+        if isinstance(rows, bool) or int(rows) != rows or rows < 1:
+            raise ValueError(f"fixed_rows must be a positive integer or None, got {rows!r}")
         super().__init__()
         self.model = model
         self.rows = int(rows)

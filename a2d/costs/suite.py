@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from a2d.costs import CostAttack, make_cost_attack
-from a2d.costs.base import _as_ids
+from a2d.costs.base import FixedRows, _as_ids
 from a2d.errors import DataError, error_line
 from a2d.models.wrapper import ClassifierWrapper
 from a2d.pipeline.shards import ShardRunner, active_runner, on_device, run_shards
@@ -64,9 +64,9 @@ class CostSuite:
             The model's bounds are given to every attack; an attack that declares other bounds
             is an error.
         batch_size: inputs each attack keeps active at once (``None`` = all).
-        fixed_shape: the model sees only batches of exactly ``batch_size`` rows, so costs are
+        fixed_rows: the model sees only batches of exactly this many rows, so costs are
             byte-identical however the inputs are split into calls or shards
-            (:class:`a2d.costs.base.FixedRows`); needs a ``batch_size``.
+            (:class:`a2d.costs.base.FixedRows`); ``None`` (default): the active rows as they are.
 
     Input contract: finite (N, C, H, W) float tensors inside the model's bounds. The model is
     attacked in eval mode whatever mode it is handed in, and is handed back unchanged: the same
@@ -79,7 +79,7 @@ class CostSuite:
         attacks: Mapping[str, Mapping[str, Any]],
         *,
         batch_size: int | None = None,
-        fixed_shape: bool = False,
+        fixed_rows: int | None = None,
     ) -> None:
         if not isinstance(model, ClassifierWrapper):
             raise ValueError(
@@ -88,21 +88,19 @@ class CostSuite:
             )
         if not attacks:
             raise ValueError("attacks is empty; name at least one attack_d, e.g. {'bim': {...}}")
-        if fixed_shape and batch_size is None:
-            raise ValueError(
-                "fixed_shape=True needs a batch_size (the rows of every model call); set both"
-            )
         self.model = model
         self.bounds = tuple(float(b) for b in model.bounds)
         self.specs = {name: dict(hp) for name, hp in attacks.items()}
         self.attacks = {name: self._build(name, hp) for name, hp in attacks.items()}
         self.batch_size = batch_size
-        self.fixed_shape = bool(fixed_shape)
+        if fixed_rows is not None:
+            FixedRows(model, fixed_rows)  # checks the value now, not at the first attack
+        self.fixed_rows = fixed_rows
 
     @property
     def options(self) -> dict[str, Any]:
         """How the attacks run (not what they compute): what a shard's copy of the suite needs."""
-        return {"batch_size": self.batch_size, "fixed_shape": self.fixed_shape}
+        return {"batch_size": self.batch_size, "fixed_rows": self.fixed_rows}
 
     def on(self, device: torch.device | None) -> CostSuite:
         """This suite with its model on ``device`` (``None``: where it is): a worker's copy."""

@@ -214,7 +214,7 @@ def measure_sets(
     (attack, hp), *_ = suite.specs.items()
     # a fixed model-call shape can move a row by a rounding (a2d.costs.base notes): keyed, so a
     # resumed run never mixes rows of both; the default's keys stay as they always were
-    shape = ["fixed_shape", suite.batch_size] if suite.fixed_shape else []
+    shape = [] if suite.fixed_rows is None else ["fixed_rows", suite.fixed_rows]
     measured = {}
     for path in set_paths:
         csv, sidecar = out / f"{path.stem}.csv", out / f"{path.stem}.json"

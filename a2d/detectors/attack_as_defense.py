@@ -124,8 +124,8 @@ class AttackAsDefense(BaseEstimator):
             at most this fraction of them is flagged (see :meth:`calibrate_costs`); ``None``
             (default) keeps the detector's own rule (``z < h``, or a strict K-NN majority).
         batch_size: examples each attack keeps active at once (default: all inputs).
-        fixed_shape: call the model with exactly ``batch_size`` rows every time, so costs are
-            byte-identical however the inputs are split (sharded runs; needs ``batch_size``).
+        fixed_rows: call the model with exactly this many rows every time, so costs are
+            byte-identical however the inputs are split (sharded runs); default: as they come.
 
     Input contract: inputs are finite (N, C, H, W) float tensors inside ``bounds`` (NaN or inf
     raise :class:`~a2d.errors.DataError`); costs are arrays of shape (N, A) with one column per
@@ -184,7 +184,7 @@ class AttackAsDefense(BaseEstimator):
         k: int | None = None,
         fpr: float | None = None,
         batch_size: int | None = None,
-        fixed_shape: bool = False,
+        fixed_rows: int | None = None,
     ) -> None:
         self.model = model
         self.attacks = attacks
@@ -198,7 +198,7 @@ class AttackAsDefense(BaseEstimator):
         self.k = k
         self.fpr = fpr
         self.batch_size = batch_size
-        self.fixed_shape = fixed_shape
+        self.fixed_rows = fixed_rows
 
     # ----------------------------------------------------------------------------------------
     # configuration (built from the constructor arguments; validated here, not in __init__)
@@ -255,7 +255,7 @@ class AttackAsDefense(BaseEstimator):
             )
         model = wrap_model(self.model, bounds=self.bounds, mean=self.mean, std=self.std)
         specs = self._attack_specs() if specs is None else specs
-        return CostSuite(model, specs, batch_size=self.batch_size, fixed_shape=self.fixed_shape)
+        return CostSuite(model, specs, batch_size=self.batch_size, fixed_rows=self.fixed_rows)
 
     def _resolved_k(self, n: int) -> int:
         if self.k is None:
@@ -567,7 +567,7 @@ class AttackAsDefense(BaseEstimator):
             "k": self.k,
             "fpr": self.fpr,
             "batch_size": self.batch_size,
-            "fixed_shape": self.fixed_shape,
+            "fixed_rows": self.fixed_rows,
         }
 
     @classmethod

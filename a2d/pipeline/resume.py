@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import torch
 
 from a2d.errors import error_line
+from a2d.pipeline.timings import count_reused_piece
 from a2d.utils.io import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -40,18 +41,6 @@ PathLike = str | os.PathLike[str]
 
 FINGERPRINT = "fingerprint"
 """The field that holds a piece's key in JSON sidecars, training checkpoints and set metadata."""
-
-
-_reused = 0
-
-
-def pieces_reused() -> int:
-    """How many finished pieces this process has reused so far.
-
-    A stage run that reused any did less than the whole work, so its wall time is not the
-    stage's time (:mod:`a2d.pipeline.timings` keeps the earlier full run's).
-    """
-    return _reused
 
 
 def fingerprint(*parts: Any) -> str:
@@ -101,8 +90,7 @@ def reuse(
     if stamped != key:
         log.info("ignoring %s: it was made from other inputs (fingerprint differs)", path)
         return None
-    global _reused
-    _reused += 1
+    count_reused_piece()  # the stage time of this run is then only part of the work
     return found
 
 

@@ -23,6 +23,24 @@ TIMINGS_DIR = Path("results") / "timings"
 """Where stage times live, relative to the project root."""
 
 
+_reused = 0
+
+
+def count_reused_piece() -> None:
+    """Called by :mod:`a2d.pipeline.resume` for every finished piece a run keeps."""
+    global _reused
+    _reused += 1
+
+
+def pieces_reused() -> int:
+    """How many finished pieces this process has reused so far.
+
+    A stage run that reused any did less than the whole work, so its wall time is not the
+    stage's time: :func:`record_stage_time` keeps an earlier full run's record.
+    """
+    return _reused
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -1,9 +1,9 @@
-"""Fixed-shape model calls: costs that are the same bytes however the inputs are split.
+"""Fixed-row model calls: costs that are the same bytes however the inputs are split.
 
 CPU kernels pick their algorithm by the number of rows, so a tail batch of a few examples can
-round a row differently (a2d/costs/base.py notes). With ``fixed_shape`` the model only sees
-batches of exactly ``batch_size`` rows; these tests pin the wrapper's contract, the backend
-property it relies on, and the end result on the Env1 MNIST architecture (random weights).
+round a row differently (a2d/costs/base.py notes). With ``fixed_rows=k`` the model only sees
+batches of exactly ``k`` rows; these tests pin the wrapper's contract, the backend property it
+relies on, and the end result on the Env1 MNIST architecture (random weights).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def lenet_sized() -> nn.Module:
 
 
 def test_a_row_of_a_fixed_size_call_depends_on_its_own_input_only() -> None:
-    """The backend property fixed_shape relies on: other rows never change a row's numbers."""
+    """The backend property fixed_rows relies on: other rows never change a row's numbers."""
     net = lenet_sized()
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(16, 1, 28, 28, generator=gen)
@@ -84,11 +84,11 @@ def test_a_row_of_a_fixed_size_call_depends_on_its_own_input_only() -> None:
         assert torch.equal(got_grads[same], grads[rows])
 
 
-def test_fixed_shape_costs_are_the_same_bytes_however_the_inputs_are_split() -> None:
+def test_fixed_row_costs_are_the_same_bytes_however_the_inputs_are_split() -> None:
     gen = torch.Generator().manual_seed(2)
     x = torch.rand(19, 1, 28, 28, generator=gen)
     ids = torch.arange(100, 119)
-    suite = CostSuite(lenet_sized(), ATTACKS, batch_size=8, fixed_shape=True)
+    suite = CostSuite(lenet_sized(), ATTACKS, batch_size=8, fixed_rows=4)
     whole = suite.costs(x, ids=ids)
     with sharded(LocalRunner(5)):  # shards of 5, 5, 5, 4: every tail shorter than the batch
         split = suite.costs(x, ids=ids)
@@ -99,16 +99,19 @@ def test_fixed_shape_costs_are_the_same_bytes_however_the_inputs_are_split() -> 
         assert np.array_equal(getattr(whole, field), joined), field
 
 
-def test_fixed_shape_without_a_batch_size_is_a_one_line_error(
-    capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize("rows", [0, -2, 2.5, True])
+def test_a_bad_fixed_rows_is_a_one_line_error(
+    rows: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(ValueError, match=r"fixed_shape=True needs a batch_size"):
-        CostSuite(lenet_sized(), {"bim": ATTACKS["bim"]}, fixed_shape=True)
-    with pytest.raises(ConfigError, match=r"costs.fixed_shape=true needs costs.batch_size"):
-        load_params(overrides=["costs.fixed_shape=true"])
-    assert load_params(
-        overrides=["costs.fixed_shape=true", "costs.batch_size=64"]
-    ).costs.fixed_shape
+    with pytest.raises(ValueError, match=r"fixed_rows must be a positive integer or None"):
+        CostSuite(lenet_sized(), {"bim": ATTACKS["bim"]}, fixed_rows=rows)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"costs.fixed_rows"):  # one line, naming the key
+        load_params(overrides=[f"costs.fixed_rows={str(rows).lower()}"])
+
+
+def test_fixed_rows_in_config_and_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert load_params().costs.fixed_rows is None  # the committed results' plain batching
+    assert load_params(overrides=["costs.fixed_rows=16"]).costs.fixed_rows == 16
     code = cli_main(
         [
             "costs",
@@ -120,11 +123,10 @@ def test_fixed_shape_without_a_batch_size_is_a_one_line_error(
             "1",
             "--attacks",
             "bim",
-            "--fixed-shape",
+            "--fixed-rows",
+            "0",
         ]  # fmt: skip
     )
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert (
-        err == "a2d costs: error: --fixed-shape needs --batch-size (the rows of every model call)"
-    )
+    assert err.startswith("a2d costs: error: argument --fixed-rows: must be a positive integer")
